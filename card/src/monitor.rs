@@ -1,0 +1,237 @@
+//! Reader and card hot-plug, from PC/SC's blocking status-change wait.
+//!
+//! [`Monitor::wait`] blocks in `SCardGetStatusChange` on every reader plus the PnP pseudo-reader
+//! `\\?PnP?\Notification` until something changes, then reports what changed as [`Event`]s. There
+//! is no polling: an idle agent sleeps in pcscd's wait. [`Canceller::cancel`] (from any thread)
+//! wakes the wait with [`Error::Cancelled`] so the agent can shut down promptly.
+//!
+//! A card removed and re-inserted between two waits is still reported as removed then inserted:
+//! pcsc-lite counts card events in the upper 16 bits of the reader's event state.
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::time::Duration;
+
+use pcsc::{Context, ReaderState, State};
+
+use crate::Error;
+use crate::pcsc_transport::{PcscContext, pnp_notification};
+
+/// What changed.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    ReaderAdded { reader: String },
+    ReaderRemoved { reader: String },
+    CardInserted {
+        reader: String,
+        #[serde(serialize_with = "hex_upper")]
+        atr: Vec<u8>,
+    },
+    CardRemoved { reader: String },
+}
+
+fn hex_upper<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::hex(bytes))
+}
+
+/// Wakes a blocked [`Monitor::wait`] from another thread.
+#[derive(Clone)]
+pub struct Canceller(Context);
+
+impl std::fmt::Debug for Canceller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Canceller")
+    }
+}
+
+impl Canceller {
+    pub fn cancel(&self) -> Result<(), Error> {
+        self.0.cancel().map_err(Error::from)
+    }
+}
+
+/// What the monitor last knew of one reader.
+#[derive(Clone, Debug)]
+struct Known {
+    present: bool,
+    count: u32,
+}
+
+/// Watches every reader for card insertion and removal, and the reader list for hot-plug.
+pub struct Monitor {
+    context: Context,
+    known: BTreeMap<String, Known>,
+    /// The reader states handed to `SCardGetStatusChange`: the PnP pseudo-reader, then readers.
+    states: Vec<ReaderState>,
+}
+
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor").field("readers", &self.known.keys()).finish()
+    }
+}
+
+impl Monitor {
+    /// Starts watching. [`Monitor::initial_events`] tells what is there now.
+    pub fn new(context: &PcscContext) -> Result<Self, Error> {
+        let mut states = vec![ReaderState::new(pnp_notification().to_owned(), State::UNAWARE)];
+        for name in context.reader_names()? {
+            let c_name = CString::new(name.as_str()).map_err(|_| Error::ReaderNotFound(name))?;
+            states.push(ReaderState::new(c_name, State::UNAWARE));
+        }
+        Ok(Monitor { context: context.raw().clone(), known: BTreeMap::new(), states })
+    }
+
+    /// The present state as events: every reader as added, every card as inserted.
+    pub fn initial_events(&mut self) -> Result<Vec<Event>, Error> {
+        self.context.get_status_change(Duration::ZERO, &mut self.states).or_else(ignore_timeout)?;
+        let mut events = Vec::new();
+        for state in self.states.iter_mut().skip(1) {
+            let reader = state.name().to_string_lossy().into_owned();
+            let present = state.event_state().contains(State::PRESENT);
+            events.push(Event::ReaderAdded { reader: reader.clone() });
+            if present {
+                events.push(Event::CardInserted { reader: reader.clone(), atr: state.atr().to_vec() });
+            }
+            self.known.insert(reader, Known { present, count: state.event_count() });
+            state.sync_current_state();
+        }
+        if let Some(pnp) = self.states.first_mut() {
+            pnp.sync_current_state();
+        }
+        Ok(events)
+    }
+
+    /// A handle that can wake [`Monitor::wait`] from another thread.
+    pub fn canceller(&self) -> Canceller {
+        Canceller(self.context.clone())
+    }
+
+    /// Blocks until a reader or card changes (or `timeout` passes: [`Error::Timeout`], or the
+    /// wait is cancelled: [`Error::Cancelled`]), and returns what changed. May return an empty
+    /// list when pcscd woke us for a change that is not an event here.
+    ///
+    /// [`Error::PcscdStopped`] means pcscd went away: call [`Monitor::reestablish`] to wait for it.
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Vec<Event>, Error> {
+        match self.context.get_status_change(timeout, &mut self.states) {
+            Ok(()) => {}
+            Err(pcsc::Error::NoService | pcsc::Error::ServiceStopped | pcsc::Error::InvalidHandle) => {
+                return Err(Error::PcscdStopped);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let mut events = Vec::new();
+        let pnp_changed = self.states.first().is_some_and(|s| s.event_state().contains(State::CHANGED));
+        for state in self.states.iter_mut().skip(1) {
+            let es = state.event_state();
+            if !es.contains(State::CHANGED) {
+                continue;
+            }
+            let reader = state.name().to_string_lossy().into_owned();
+            if es.intersects(State::UNKNOWN | State::UNAVAILABLE) {
+                // The reader went away; the PnP rebuild below reports it.
+                continue;
+            }
+            let present = es.contains(State::PRESENT);
+            let count = state.event_count();
+            let before = self.known.get(&reader).cloned().unwrap_or(Known { present: false, count });
+            if before.present && (!present || count != before.count) {
+                events.push(Event::CardRemoved { reader: reader.clone() });
+            }
+            if present && (!before.present || count != before.count) {
+                events.push(Event::CardInserted { reader: reader.clone(), atr: state.atr().to_vec() });
+            }
+            self.known.insert(reader, Known { present, count });
+            state.sync_current_state();
+        }
+        let reader_gone = self
+            .states
+            .iter()
+            .skip(1)
+            .any(|s| s.event_state().intersects(State::UNKNOWN | State::UNAVAILABLE));
+        if let Some(pnp) = self.states.first_mut() {
+            pnp.sync_current_state();
+        }
+        if pnp_changed || reader_gone {
+            events.extend(self.rebuild_states()?);
+        }
+        Ok(events)
+    }
+
+    /// After [`Error::PcscdStopped`]: waits until pcscd is back (checking every `retry`, the only
+    /// place that polls, and only while the service is down), then reports the difference.
+    pub fn reestablish(&mut self, retry: Duration, attempts: usize) -> Result<Vec<Event>, Error> {
+        for _ in 0..attempts {
+            match PcscContext::establish() {
+                Ok(ctx) => {
+                    self.context = ctx.raw().clone();
+                    // Every state is stale: start from "unaware" so the next wait compares
+                    // against what pcscd reports now.
+                    for state in &mut self.states {
+                        *state = ReaderState::new(state.name().to_owned(), State::UNAWARE);
+                    }
+                    return self.rebuild_states();
+                }
+                Err(Error::PcscdNotRunning) => std::thread::sleep(retry),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::PcscdNotRunning)
+    }
+
+    /// Re-reads the reader list; returns added/removed readers (and the removal of their cards).
+    fn rebuild_states(&mut self) -> Result<Vec<Event>, Error> {
+        let names = match self.context.list_readers_owned() {
+            Ok(names) => names,
+            Err(pcsc::Error::NoReadersAvailable) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let names: Vec<String> = names.iter().map(|n| n.to_string_lossy().into_owned()).collect();
+        let mut events = Vec::new();
+        let gone: Vec<String> = self.known.keys().filter(|k| !names.contains(k)).cloned().collect();
+        for reader in gone {
+            if self.known.remove(&reader).is_some_and(|k| k.present) {
+                events.push(Event::CardRemoved { reader: reader.clone() });
+            }
+            events.push(Event::ReaderRemoved { reader });
+        }
+        // The PnP pseudo-reader keeps the state we last acknowledged, or the wait would return at
+        // once, forever.
+        let pnp_current = self.states.first().map(|s| s.current_state()).unwrap_or(State::UNAWARE);
+        let mut states = vec![ReaderState::new(pnp_notification().to_owned(), pnp_current)];
+        for name in &names {
+            let previous = self.states.iter().find(|s| s.name().to_string_lossy() == name.as_str());
+            let current = previous.map(|s| s.current_state()).unwrap_or(State::UNAWARE);
+            let c_name = CString::new(name.as_str()).map_err(|_| Error::ReaderNotFound(name.clone()))?;
+            states.push(ReaderState::new(c_name, current));
+        }
+        let new_readers: Vec<String> = names.iter().filter(|n| !self.known.contains_key(*n)).cloned().collect();
+        self.states = states;
+        if !new_readers.is_empty() {
+            // Learn the new readers' card state now, so an inserted card is reported with them.
+            self.context.get_status_change(Duration::ZERO, &mut self.states).or_else(ignore_timeout)?;
+            for state in self.states.iter_mut().skip(1) {
+                let reader = state.name().to_string_lossy().into_owned();
+                if !new_readers.contains(&reader) {
+                    continue;
+                }
+                let present = state.event_state().contains(State::PRESENT);
+                events.push(Event::ReaderAdded { reader: reader.clone() });
+                if present {
+                    events.push(Event::CardInserted { reader: reader.clone(), atr: state.atr().to_vec() });
+                }
+                self.known.insert(reader, Known { present, count: state.event_count() });
+                state.sync_current_state();
+            }
+        }
+        Ok(events)
+    }
+}
+
+fn ignore_timeout(e: pcsc::Error) -> Result<(), Error> {
+    match e {
+        pcsc::Error::Timeout => Ok(()),
+        e => Err(e.into()),
+    }
+}

@@ -1,0 +1,318 @@
+//! PC/SC: the system's smart card stack (pcsc-lite's pcscd on Linux), through the `pcsc` crate.
+//!
+//! [`PcscContext`] lists readers and connects; [`PcscTransport`] is one connection to one card and
+//! implements [`Transport`]. Its [`Transport::transaction`] is `SCardBeginTransaction` /
+//! `SCardEndTransaction`, so a multi-APDU operation is never interleaved with another
+//! application's APDUs. PC/SC return codes become [`Error`] in one place (`From<pcsc::Error>`).
+//!
+//! The `pcsc` calls block: run them on a thread of their own (or `spawn_blocking`).
+
+use std::ffi::{CStr, CString};
+
+use pcsc::{Attribute, Card, Context, Disposition, Protocols, Scope, ShareMode};
+
+use crate::transport::{Interface, PinpadFeatures, ReaderCapabilities, Transport};
+use crate::Error;
+
+/// PC/SC part 10 `CM_IOCTL_GET_FEATURE_REQUEST`, as pcsc-lite numbers control codes.
+const CM_IOCTL_GET_FEATURE_REQUEST: u32 = 0x4200_0000 + 3400;
+/// PC/SC part 10 feature tags.
+const FEATURE_VERIFY_PIN_DIRECT: u8 = 0x06;
+const FEATURE_MODIFY_PIN_DIRECT: u8 = 0x07;
+/// pcsc-lite's largest extended APDU buffer (4 + 3 + 65 536 + 2 + 3).
+const PCSC_MAX_EXTENDED: usize = pcsc::MAX_BUFFER_SIZE_EXTENDED;
+
+/// A reader as PC/SC reports it.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize)]
+pub struct ReaderInfo {
+    pub name: String,
+    /// A card is in the reader (powered or not).
+    pub card_present: bool,
+    /// Another application holds the card exclusively.
+    pub exclusive: bool,
+    /// The card's ATR, empty when there is no card.
+    #[serde(serialize_with = "hex_upper")]
+    pub atr: Vec<u8>,
+}
+
+fn hex_upper<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::hex(bytes))
+}
+
+/// A PC/SC context: the connection to pcscd.
+#[derive(Clone)]
+pub struct PcscContext {
+    context: Context,
+}
+
+impl std::fmt::Debug for PcscContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PcscContext")
+    }
+}
+
+impl PcscContext {
+    /// Connects to the PC/SC service. [`Error::PcscdNotRunning`] when pcscd is not there.
+    pub fn establish() -> Result<Self, Error> {
+        let context = Context::establish(Scope::User)?;
+        Ok(PcscContext { context })
+    }
+
+    /// The `pcsc` context underneath (the monitor shares it).
+    pub fn raw(&self) -> &Context {
+        &self.context
+    }
+
+    /// Reader names, in PC/SC's order. An empty list is not an error here.
+    pub fn reader_names(&self) -> Result<Vec<String>, Error> {
+        match self.context.list_readers_owned() {
+            Ok(names) => Ok(names.iter().map(|n| n.to_string_lossy().into_owned()).collect()),
+            Err(pcsc::Error::NoReadersAvailable) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every reader with its card state, without connecting to any card.
+    pub fn readers(&self) -> Result<Vec<ReaderInfo>, Error> {
+        let names = match self.context.list_readers_owned() {
+            Ok(names) => names,
+            Err(pcsc::Error::NoReadersAvailable) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut states: Vec<pcsc::ReaderState> =
+            names.into_iter().map(|n| pcsc::ReaderState::new(n, pcsc::State::UNAWARE)).collect();
+        if states.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.context.get_status_change(std::time::Duration::ZERO, &mut states)?;
+        Ok(states
+            .iter()
+            .filter(|s| !s.event_state().intersects(pcsc::State::UNKNOWN | pcsc::State::IGNORE))
+            .map(|s| {
+                let present = s.event_state().contains(pcsc::State::PRESENT);
+                ReaderInfo {
+                    name: s.name().to_string_lossy().into_owned(),
+                    card_present: present,
+                    exclusive: s.event_state().contains(pcsc::State::EXCLUSIVE),
+                    atr: if present { s.atr().to_vec() } else { Vec::new() },
+                }
+            })
+            .collect())
+    }
+
+    /// Connects to the card in `reader` (shared mode, T=0 or T=1).
+    pub fn connect(&self, reader: &str) -> Result<PcscTransport, Error> {
+        let name = CString::new(reader).map_err(|_| Error::ReaderNotFound(reader.to_owned()))?;
+        let card = match self.context.connect(&name, ShareMode::Shared, Protocols::ANY) {
+            Ok(card) => card,
+            Err(pcsc::Error::NoSmartcard | pcsc::Error::RemovedCard) => {
+                return Err(Error::NoCard(reader.to_owned()));
+            }
+            Err(pcsc::Error::UnknownReader | pcsc::Error::ReaderUnavailable) => {
+                return Err(Error::ReaderNotFound(reader.to_owned()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        PcscTransport::new(card, reader.to_owned())
+    }
+
+    /// Connects to the first reader that holds a card.
+    pub fn connect_first_card(&self) -> Result<PcscTransport, Error> {
+        let readers = self.readers()?;
+        if readers.is_empty() {
+            return Err(Error::NoReader);
+        }
+        let reader = readers
+            .iter()
+            .find(|r| r.card_present)
+            .ok_or_else(|| Error::NoCard(readers.first().map(|r| r.name.clone()).unwrap_or_default()))?;
+        self.connect(&reader.name)
+    }
+}
+
+/// One connection to one card through PC/SC.
+pub struct PcscTransport {
+    card: Card,
+    reader: String,
+    atr: Vec<u8>,
+    caps: ReaderCapabilities,
+    /// Reused receive buffer, sized for the largest extended response.
+    buffer: Vec<u8>,
+}
+
+impl std::fmt::Debug for PcscTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PcscTransport").field("reader", &self.reader).field("caps", &self.caps).finish()
+    }
+}
+
+impl PcscTransport {
+    fn new(card: Card, reader: String) -> Result<Self, Error> {
+        let atr = card.get_attribute_owned(Attribute::AtrString).or_else(|_| {
+            card.status2_owned().map(|s| s.atr().to_vec())
+        })?;
+        let caps = query_capabilities(&card, &reader);
+        tracing::debug!(reader, atr = %crate::hex(&atr), ?caps, "connected");
+        Ok(PcscTransport { card, reader, atr, caps, buffer: vec![0; PCSC_MAX_EXTENDED] })
+    }
+
+    /// The `pcsc` card handle, for control codes (pinpad) and attributes.
+    pub fn card(&self) -> &Card {
+        &self.card
+    }
+
+    /// Releases the card, leaving it as it is (other applications keep their state).
+    pub fn disconnect(self) -> Result<(), Error> {
+        self.card.disconnect(Disposition::LeaveCard).map_err(|(_, e)| Error::from(e))
+    }
+}
+
+fn transmit_on(card: &Card, buffer: &mut [u8], command: &[u8]) -> Result<Vec<u8>, Error> {
+    card.transmit(command, buffer).map(<[u8]>::to_vec).map_err(Error::from)
+}
+
+impl Transport for PcscTransport {
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, Error> {
+        transmit_on(&self.card, &mut self.buffer, command)
+    }
+
+    fn atr(&self) -> &[u8] {
+        &self.atr
+    }
+
+    fn reader_name(&self) -> &str {
+        &self.reader
+    }
+
+    fn capabilities(&self) -> ReaderCapabilities {
+        self.caps
+    }
+
+    fn transaction(&mut self) -> Result<Box<dyn Transport + '_>, Error> {
+        let PcscTransport { card, reader, atr, caps, buffer } = self;
+        let transaction = card.transaction()?;
+        Ok(Box::new(PcscTransaction { transaction, reader, atr, caps: *caps, buffer }))
+    }
+
+    fn reconnect(&mut self, reset: bool) -> Result<(), Error> {
+        let init = if reset { Disposition::ResetCard } else { Disposition::LeaveCard };
+        self.card.reconnect(ShareMode::Shared, Protocols::ANY, init)?;
+        self.atr = self.card.status2_owned()?.atr().to_vec();
+        Ok(())
+    }
+}
+
+/// A transport inside `SCardBeginTransaction`; the transaction ends (leaving the card as it is)
+/// when this is dropped.
+struct PcscTransaction<'a> {
+    transaction: pcsc::Transaction<'a>,
+    reader: &'a str,
+    atr: &'a [u8],
+    caps: ReaderCapabilities,
+    buffer: &'a mut Vec<u8>,
+}
+
+impl Transport for PcscTransaction<'_> {
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, Error> {
+        transmit_on(&self.transaction, self.buffer, command)
+    }
+    fn atr(&self) -> &[u8] {
+        self.atr
+    }
+    fn reader_name(&self) -> &str {
+        self.reader
+    }
+    fn capabilities(&self) -> ReaderCapabilities {
+        self.caps
+    }
+    fn transaction(&mut self) -> Result<Box<dyn Transport + '_>, Error> {
+        Ok(Box::new(crate::Reborrow(self)))
+    }
+    fn reconnect(&mut self, _reset: bool) -> Result<(), Error> {
+        // A reconnect ends the transaction in PC/SC; make the caller leave it first.
+        Err(Error::CardReset)
+    }
+}
+
+/// Reader capabilities from what PC/SC exposes: the pinpad features (part 10), the maximum
+/// message size (`SCARD_ATTR_MAXINPUT`, CCID's dwMaxCCIDMessageLength), and whether the card sits
+/// on a contactless interface.
+fn query_capabilities(card: &Card, reader: &str) -> ReaderCapabilities {
+    let pinpad = pinpad_features(card);
+    let max_input = card
+        .get_attribute_owned(Attribute::Maxinput)
+        .ok()
+        .and_then(|v| v.first_chunk::<4>().map(|b| u32::from_le_bytes(*b)))
+        .map(|v| v as usize);
+    let protocol_t1 = card
+        .status2_owned()
+        .is_ok_and(|s| s.protocol2() == Some(pcsc::Protocol::T1));
+    // A reader that reports no size but speaks T=1 to the card can carry extended APDUs in
+    // pcsc-lite (CCID TPDU readers chain the blocks; vpcd carries up to 64 KiB). T=0 cannot.
+    let max_len = match max_input {
+        Some(n) if n > 0 => n.min(PCSC_MAX_EXTENDED),
+        _ if protocol_t1 => PCSC_MAX_EXTENDED,
+        _ => 261,
+    };
+    let interface = if reader.to_ascii_lowercase().contains("contactless")
+        || reader.to_ascii_uppercase().contains("PICC")
+    {
+        Interface::Contactless
+    } else {
+        Interface::Unknown
+    };
+    let mut caps = if max_len > 261 {
+        ReaderCapabilities::extended(max_len)
+    } else {
+        ReaderCapabilities::SHORT_ONLY
+    };
+    caps.pinpad = pinpad;
+    caps.interface = interface;
+    caps
+}
+
+/// PC/SC part 10 §2.2: the feature list is TLV (tag, length 4, big-endian control code).
+fn pinpad_features(card: &Card) -> PinpadFeatures {
+    let mut buf = [0u8; 256];
+    let Ok(list) = card.control(CM_IOCTL_GET_FEATURE_REQUEST.into(), &[], &mut buf) else {
+        return PinpadFeatures::default();
+    };
+    parse_feature_list(list)
+}
+
+pub(crate) fn parse_feature_list(mut list: &[u8]) -> PinpadFeatures {
+    let mut features = PinpadFeatures::default();
+    while let Some((&[tag, len], rest)) = list.split_first_chunk::<2>() {
+        let Some(value) = rest.get(..usize::from(len)) else { break };
+        if let Ok(code) = <[u8; 4]>::try_from(value) {
+            let code = u32::from_be_bytes(code);
+            match tag {
+                FEATURE_VERIFY_PIN_DIRECT => features.verify_pin_direct = Some(code),
+                FEATURE_MODIFY_PIN_DIRECT => features.modify_pin_direct = Some(code),
+                _ => {}
+            }
+        }
+        list = rest.get(usize::from(len)..).unwrap_or_default();
+    }
+    features
+}
+
+/// The PnP notification pseudo-reader name.
+pub(crate) fn pnp_notification() -> &'static CStr {
+    pcsc::PNP_NOTIFICATION()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_list_finds_pinpad_codes_and_ignores_junk() {
+        let list = hex::decode("06044233000607044233000712").unwrap();
+        let f = parse_feature_list(&list);
+        assert_eq!(f.verify_pin_direct, Some(0x4233_0006));
+        assert_eq!(f.modify_pin_direct, Some(0x4233_0007));
+        assert_eq!(parse_feature_list(&[0x06, 0x09, 1]), PinpadFeatures::default());
+        assert_eq!(parse_feature_list(&[0x06, 0x02, 1, 2]), PinpadFeatures::default());
+    }
+}
