@@ -1,0 +1,109 @@
+//! `eid-agent`: the command line of the eID desktop agent.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use eid_agent::report::ErrorReport;
+use eid_agent::service::{self, Notice, Options};
+use eid_card::detect::Detector;
+use eid_card::monitor::Event;
+use eid_card::pcsc_transport::PcscContext;
+
+#[derive(Parser, Debug)]
+#[command(name = "eid-agent", version, about = "eID card agent: readers, cards and the localhost bridge")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List readers, whether a card is present, its ATR and what card it is.
+    Readers {
+        /// One JSON document on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print reader and card events as they happen (the current state first).
+    Monitor {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the agent: watch readers and recognise every card inserted, until interrupted.
+    Run {
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EID_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let (result, json) = match cli.command {
+        Command::Readers { json } => (readers(json), json),
+        Command::Monitor { json } => (watch(json, false), json),
+        Command::Run { json } => (watch(json, true), json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            ErrorReport::new(&e).print(json);
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn readers(json: bool) -> Result<(), eid_card::Error> {
+    let context = PcscContext::establish()?;
+    let reports = eid_agent::readers::list(&context, &Detector::with_known_cards())?;
+    if json {
+        println!("{}", serde_json::json!({ "readers": reports }));
+    } else {
+        eid_agent::readers::print_text(&reports);
+    }
+    Ok(())
+}
+
+fn watch(json: bool, identify_cards: bool) -> Result<(), eid_card::Error> {
+    let options = Options { identify_cards, ..Options::default() };
+    service::run(options, |_canceller| {}, |notice| print_notice(&notice, json))
+}
+
+fn print_notice(notice: &Notice, json: bool) {
+    if json {
+        let line = match notice {
+            Notice::Event(event) => serde_json::to_string(event),
+            other => serde_json::to_string(other),
+        };
+        if let Ok(line) = line {
+            println!("{line}");
+        }
+        return;
+    }
+    match notice {
+        Notice::Event(Event::ReaderAdded { reader }) => println!("reader added: {reader}"),
+        Notice::Event(Event::ReaderRemoved { reader }) => println!("reader removed: {reader}"),
+        Notice::Event(Event::CardInserted { reader, atr }) => {
+            println!("card inserted: {reader} (ATR {})", eid_card::hex(atr));
+        }
+        Notice::Event(Event::CardRemoved { reader }) => println!("card removed: {reader}"),
+        Notice::CardRecognised { reader, card_name, card_id } => {
+            println!("card recognised: {reader}: {card_name} ({card_id})");
+        }
+        Notice::CardNotRecognised { reader, message, code } => {
+            println!("card not recognised: {reader}: {message} [{code}]");
+        }
+        Notice::ServiceLost => println!("smart card service stopped; waiting for it to come back"),
+        Notice::ServiceBack => println!("smart card service is back"),
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}

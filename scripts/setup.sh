@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what building and testing the agent needs on Debian 12, and nothing when it is all
+# there already. Needs root or sudo for apt-get.
+set -euo pipefail
+
+packages=(
+  pcscd              # the PC/SC daemon every Linux desktop runs
+  vsmartcard-vpcd    # virtual reader driver: puts our virtual cards behind the real pcscd
+  libpcsclite-dev    # headers and libpcsclite for the pcsc crate
+  pkg-config
+  libssl-dev         # openssl crate
+  pcsc-tools         # pcsc_scan, for people debugging a reader
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v cargo >/dev/null || { echo "setup: cargo not found: install the Rust toolchain (rustup)" >&2; exit 1; }

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine with the Rust toolchain:
+# installs what it needs, starts pcscd (with the vpcd virtual readers), checks formatting and
+# lints, compile-checks the fuzz targets, runs the APDU overhead benchmark once, then every test
+# in both tiers (in-process and through the real pcscd).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/setup.sh
+./scripts/start-pcscd.sh
+
+export CARGO_TERM_COLOR=never
+# Tests that need pcscd fail instead of skipping when it is missing.
+export EID_REQUIRE_PCSCD=1
+
+echo "== fmt"
+cargo fmt --all -- --check
+echo "== clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== fuzz targets (compile check)"
+cargo check --quiet --manifest-path fuzz/Cargo.toml
+echo "== benchmark: our session layer against raw PC/SC on the same virtual card (figures, not a gate)"
+EID_BENCH_ROUNDS=${EID_BENCH_ROUNDS:-15} cargo bench --quiet -p eid-tests --bench apdu_overhead
+echo "== tests (in-process tier and real pcscd + vpcd tier)"
+cargo test --workspace --quiet
