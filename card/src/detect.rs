@@ -59,7 +59,10 @@ pub struct Detector {
 
 /// The plain ISO 7816 test card of `eid-hardware-mocks` (profile `iso7816-test`): its
 /// application identifier is `F0` followed by "EID-TEST".
-pub const TEST_CARD: CardKind = CardKind { id: "iso7816-test", name: "ISO 7816 test card" };
+pub const TEST_CARD: CardKind = CardKind {
+    id: "iso7816-test",
+    name: "ISO 7816 test card",
+};
 /// AID of the test card's application.
 pub const TEST_CARD_AID: &[u8] = b"\xF0EID-TEST";
 
@@ -72,7 +75,11 @@ impl Detector {
     /// The registry with every card this crate knows.
     pub fn with_known_cards() -> Self {
         let mut d = Detector::new();
-        d.register(Rule { kind: TEST_CARD, atrs: Vec::new(), aids: vec![TEST_CARD_AID.to_vec()] });
+        d.register(Rule {
+            kind: TEST_CARD,
+            atrs: Vec::new(),
+            aids: vec![TEST_CARD_AID.to_vec()],
+        });
         d
     }
 
@@ -82,10 +89,13 @@ impl Detector {
 
     /// Matches the ATR only; no APDU is sent.
     pub fn detect_by_atr(&self, atr: &[u8]) -> Option<Detected> {
-        self.rules.iter().find(|r| r.atrs.iter().any(|p| p.matches(atr))).map(|r| Detected {
-            kind: r.kind,
-            evidence: Evidence::Atr,
-        })
+        self.rules
+            .iter()
+            .find(|r| r.atrs.iter().any(|p| p.matches(atr)))
+            .map(|r| Detected {
+                kind: r.kind,
+                evidence: Evidence::Atr,
+            })
     }
 
     /// Recognises the card in `session`: ATR first, then AID probes.
@@ -98,14 +108,23 @@ impl Detector {
         let found = session.in_transaction(|s| {
             for rule in &self.rules {
                 for aid in &rule.aids {
-                    let response = s.transmit(&commands::select(Select::DfName(aid), FileReturn::None))?;
-                    if matches!(response.status(), Status::Success | Status::SecurityStatusNotSatisfied) {
-                        return Ok(Some(Detected { kind: rule.kind, evidence: Evidence::Aid { aid: aid.clone() } }));
+                    let response =
+                        s.transmit(&commands::select(Select::DfName(aid), FileReturn::None))?;
+                    if matches!(
+                        response.status(),
+                        Status::Success | Status::SecurityStatusNotSatisfied
+                    ) {
+                        return Ok(Some(Detected {
+                            kind: rule.kind,
+                            evidence: Evidence::Aid { aid: aid.clone() },
+                        }));
                     }
                 }
             }
             Ok(None)
         })?;
-        found.ok_or_else(|| Error::UnsupportedCard { atr: crate::hex(&atr) })
+        found.ok_or_else(|| Error::UnsupportedCard {
+            atr: crate::hex(&atr),
+        })
     }
 }

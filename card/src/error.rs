@@ -166,7 +166,10 @@ impl From<pcsc::Error> for Error {
             P::UnsupportedCard => Error::UnsupportedCard { atr: String::new() },
             P::Cancelled => Error::Cancelled,
             P::Timeout => Error::Timeout,
-            other => Error::Pcsc { code: other as u32, message: other.to_string() },
+            other => Error::Pcsc {
+                code: other as u32,
+                message: other.to_string(),
+            },
         }
     }
 }

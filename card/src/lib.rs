@@ -15,8 +15,10 @@ pub use transport::{Interface, PinpadFeatures, ReaderCapabilities, Reborrow, Tra
 /// Upper-case hex without separators, for ATRs in logs and JSON.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02X}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02X}");
+            s
+        })
 }

@@ -21,14 +21,20 @@ use crate::pcsc_transport::{PcscContext, pnp_notification};
 #[derive(Clone, PartialEq, Eq, Debug, serde::Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
-    ReaderAdded { reader: String },
-    ReaderRemoved { reader: String },
+    ReaderAdded {
+        reader: String,
+    },
+    ReaderRemoved {
+        reader: String,
+    },
     CardInserted {
         reader: String,
         #[serde(serialize_with = "hex_upper")]
         atr: Vec<u8>,
     },
-    CardRemoved { reader: String },
+    CardRemoved {
+        reader: String,
+    },
 }
 
 fn hex_upper<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
@@ -68,33 +74,55 @@ pub struct Monitor {
 
 impl std::fmt::Debug for Monitor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Monitor").field("readers", &self.known.keys()).finish()
+        f.debug_struct("Monitor")
+            .field("readers", &self.known.keys())
+            .finish()
     }
 }
 
 impl Monitor {
     /// Starts watching. [`Monitor::initial_events`] tells what is there now.
     pub fn new(context: &PcscContext) -> Result<Self, Error> {
-        let mut states = vec![ReaderState::new(pnp_notification().to_owned(), State::UNAWARE)];
+        let mut states = vec![ReaderState::new(
+            pnp_notification().to_owned(),
+            State::UNAWARE,
+        )];
         for name in context.reader_names()? {
             let c_name = CString::new(name.as_str()).map_err(|_| Error::ReaderNotFound(name))?;
             states.push(ReaderState::new(c_name, State::UNAWARE));
         }
-        Ok(Monitor { context: context.raw().clone(), known: BTreeMap::new(), states })
+        Ok(Monitor {
+            context: context.raw().clone(),
+            known: BTreeMap::new(),
+            states,
+        })
     }
 
     /// The present state as events: every reader as added, every card as inserted.
     pub fn initial_events(&mut self) -> Result<Vec<Event>, Error> {
-        self.context.get_status_change(Duration::ZERO, &mut self.states).or_else(ignore_timeout)?;
+        self.context
+            .get_status_change(Duration::ZERO, &mut self.states)
+            .or_else(ignore_timeout)?;
         let mut events = Vec::new();
         for state in self.states.iter_mut().skip(1) {
             let reader = state.name().to_string_lossy().into_owned();
             let present = state.event_state().contains(State::PRESENT);
-            events.push(Event::ReaderAdded { reader: reader.clone() });
+            events.push(Event::ReaderAdded {
+                reader: reader.clone(),
+            });
             if present {
-                events.push(Event::CardInserted { reader: reader.clone(), atr: state.atr().to_vec() });
+                events.push(Event::CardInserted {
+                    reader: reader.clone(),
+                    atr: state.atr().to_vec(),
+                });
             }
-            self.known.insert(reader, Known { present, count: state.event_count() });
+            self.known.insert(
+                reader,
+                Known {
+                    present,
+                    count: state.event_count(),
+                },
+            );
             state.sync_current_state();
         }
         if let Some(pnp) = self.states.first_mut() {
@@ -116,13 +144,18 @@ impl Monitor {
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Vec<Event>, Error> {
         match self.context.get_status_change(timeout, &mut self.states) {
             Ok(()) => {}
-            Err(pcsc::Error::NoService | pcsc::Error::ServiceStopped | pcsc::Error::InvalidHandle) => {
+            Err(
+                pcsc::Error::NoService | pcsc::Error::ServiceStopped | pcsc::Error::InvalidHandle,
+            ) => {
                 return Err(Error::PcscdStopped);
             }
             Err(e) => return Err(e.into()),
         }
         let mut events = Vec::new();
-        let pnp_changed = self.states.first().is_some_and(|s| s.event_state().contains(State::CHANGED));
+        let pnp_changed = self
+            .states
+            .first()
+            .is_some_and(|s| s.event_state().contains(State::CHANGED));
         for state in self.states.iter_mut().skip(1) {
             let es = state.event_state();
             if !es.contains(State::CHANGED) {
@@ -135,21 +168,28 @@ impl Monitor {
             }
             let present = es.contains(State::PRESENT);
             let count = state.event_count();
-            let before = self.known.get(&reader).cloned().unwrap_or(Known { present: false, count });
+            let before = self.known.get(&reader).cloned().unwrap_or(Known {
+                present: false,
+                count,
+            });
             if before.present && (!present || count != before.count) {
-                events.push(Event::CardRemoved { reader: reader.clone() });
+                events.push(Event::CardRemoved {
+                    reader: reader.clone(),
+                });
             }
             if present && (!before.present || count != before.count) {
-                events.push(Event::CardInserted { reader: reader.clone(), atr: state.atr().to_vec() });
+                events.push(Event::CardInserted {
+                    reader: reader.clone(),
+                    atr: state.atr().to_vec(),
+                });
             }
             self.known.insert(reader, Known { present, count });
             state.sync_current_state();
         }
-        let reader_gone = self
-            .states
-            .iter()
-            .skip(1)
-            .any(|s| s.event_state().intersects(State::UNKNOWN | State::UNAVAILABLE));
+        let reader_gone = self.states.iter().skip(1).any(|s| {
+            s.event_state()
+                .intersects(State::UNKNOWN | State::UNAVAILABLE)
+        });
         if let Some(pnp) = self.states.first_mut() {
             pnp.sync_current_state();
         }
@@ -187,41 +227,78 @@ impl Monitor {
             Err(pcsc::Error::NoReadersAvailable) => Vec::new(),
             Err(e) => return Err(e.into()),
         };
-        let names: Vec<String> = names.iter().map(|n| n.to_string_lossy().into_owned()).collect();
+        let names: Vec<String> = names
+            .iter()
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect();
         let mut events = Vec::new();
-        let gone: Vec<String> = self.known.keys().filter(|k| !names.contains(k)).cloned().collect();
+        let gone: Vec<String> = self
+            .known
+            .keys()
+            .filter(|k| !names.contains(k))
+            .cloned()
+            .collect();
         for reader in gone {
             if self.known.remove(&reader).is_some_and(|k| k.present) {
-                events.push(Event::CardRemoved { reader: reader.clone() });
+                events.push(Event::CardRemoved {
+                    reader: reader.clone(),
+                });
             }
             events.push(Event::ReaderRemoved { reader });
         }
         // The PnP pseudo-reader keeps the state we last acknowledged, or the wait would return at
         // once, forever.
-        let pnp_current = self.states.first().map(|s| s.current_state()).unwrap_or(State::UNAWARE);
+        let pnp_current = self
+            .states
+            .first()
+            .map(|s| s.current_state())
+            .unwrap_or(State::UNAWARE);
         let mut states = vec![ReaderState::new(pnp_notification().to_owned(), pnp_current)];
         for name in &names {
-            let previous = self.states.iter().find(|s| s.name().to_string_lossy() == name.as_str());
-            let current = previous.map(|s| s.current_state()).unwrap_or(State::UNAWARE);
-            let c_name = CString::new(name.as_str()).map_err(|_| Error::ReaderNotFound(name.clone()))?;
+            let previous = self
+                .states
+                .iter()
+                .find(|s| s.name().to_string_lossy() == name.as_str());
+            let current = previous
+                .map(|s| s.current_state())
+                .unwrap_or(State::UNAWARE);
+            let c_name =
+                CString::new(name.as_str()).map_err(|_| Error::ReaderNotFound(name.clone()))?;
             states.push(ReaderState::new(c_name, current));
         }
-        let new_readers: Vec<String> = names.iter().filter(|n| !self.known.contains_key(*n)).cloned().collect();
+        let new_readers: Vec<String> = names
+            .iter()
+            .filter(|n| !self.known.contains_key(*n))
+            .cloned()
+            .collect();
         self.states = states;
         if !new_readers.is_empty() {
             // Learn the new readers' card state now, so an inserted card is reported with them.
-            self.context.get_status_change(Duration::ZERO, &mut self.states).or_else(ignore_timeout)?;
+            self.context
+                .get_status_change(Duration::ZERO, &mut self.states)
+                .or_else(ignore_timeout)?;
             for state in self.states.iter_mut().skip(1) {
                 let reader = state.name().to_string_lossy().into_owned();
                 if !new_readers.contains(&reader) {
                     continue;
                 }
                 let present = state.event_state().contains(State::PRESENT);
-                events.push(Event::ReaderAdded { reader: reader.clone() });
+                events.push(Event::ReaderAdded {
+                    reader: reader.clone(),
+                });
                 if present {
-                    events.push(Event::CardInserted { reader: reader.clone(), atr: state.atr().to_vec() });
+                    events.push(Event::CardInserted {
+                        reader: reader.clone(),
+                        atr: state.atr().to_vec(),
+                    });
                 }
-                self.known.insert(reader, Known { present, count: state.event_count() });
+                self.known.insert(
+                    reader,
+                    Known {
+                        present,
+                        count: state.event_count(),
+                    },
+                );
                 state.sync_current_state();
             }
         }

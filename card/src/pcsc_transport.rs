@@ -8,11 +8,12 @@
 //! The `pcsc` calls block: run them on a thread of their own (or `spawn_blocking`).
 
 use std::ffi::{CStr, CString};
+use std::time::Duration;
 
 use pcsc::{Attribute, Card, Context, Disposition, Protocols, Scope, ShareMode};
 
-use crate::transport::{Interface, PinpadFeatures, ReaderCapabilities, Transport};
 use crate::Error;
+use crate::transport::{Interface, PinpadFeatures, ReaderCapabilities, Transport};
 
 /// PC/SC part 10 `CM_IOCTL_GET_FEATURE_REQUEST`, as pcsc-lite numbers control codes.
 const CM_IOCTL_GET_FEATURE_REQUEST: u32 = 0x4200_0000 + 3400;
@@ -66,7 +67,10 @@ impl PcscContext {
     /// Reader names, in PC/SC's order. An empty list is not an error here.
     pub fn reader_names(&self) -> Result<Vec<String>, Error> {
         match self.context.list_readers_owned() {
-            Ok(names) => Ok(names.iter().map(|n| n.to_string_lossy().into_owned()).collect()),
+            Ok(names) => Ok(names
+                .iter()
+                .map(|n| n.to_string_lossy().into_owned())
+                .collect()),
             Err(pcsc::Error::NoReadersAvailable) => Ok(Vec::new()),
             Err(e) => Err(e.into()),
         }
@@ -79,22 +83,32 @@ impl PcscContext {
             Err(pcsc::Error::NoReadersAvailable) => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
         };
-        let mut states: Vec<pcsc::ReaderState> =
-            names.into_iter().map(|n| pcsc::ReaderState::new(n, pcsc::State::UNAWARE)).collect();
+        let mut states: Vec<pcsc::ReaderState> = names
+            .into_iter()
+            .map(|n| pcsc::ReaderState::new(n, pcsc::State::UNAWARE))
+            .collect();
         if states.is_empty() {
             return Ok(Vec::new());
         }
-        self.context.get_status_change(std::time::Duration::ZERO, &mut states)?;
+        self.context
+            .get_status_change(std::time::Duration::ZERO, &mut states)?;
         Ok(states
             .iter()
-            .filter(|s| !s.event_state().intersects(pcsc::State::UNKNOWN | pcsc::State::IGNORE))
+            .filter(|s| {
+                !s.event_state()
+                    .intersects(pcsc::State::UNKNOWN | pcsc::State::IGNORE)
+            })
             .map(|s| {
                 let present = s.event_state().contains(pcsc::State::PRESENT);
                 ReaderInfo {
                     name: s.name().to_string_lossy().into_owned(),
                     card_present: present,
                     exclusive: s.event_state().contains(pcsc::State::EXCLUSIVE),
-                    atr: if present { s.atr().to_vec() } else { Vec::new() },
+                    atr: if present {
+                        s.atr().to_vec()
+                    } else {
+                        Vec::new()
+                    },
                 }
             })
             .collect())
@@ -103,7 +117,10 @@ impl PcscContext {
     /// Connects to the card in `reader` (shared mode, T=0 or T=1).
     pub fn connect(&self, reader: &str) -> Result<PcscTransport, Error> {
         let name = CString::new(reader).map_err(|_| Error::ReaderNotFound(reader.to_owned()))?;
-        let card = match self.context.connect(&name, ShareMode::Shared, Protocols::ANY) {
+        let card = match self
+            .context
+            .connect(&name, ShareMode::Shared, Protocols::ANY)
+        {
             Ok(card) => card,
             Err(pcsc::Error::NoSmartcard | pcsc::Error::RemovedCard) => {
                 return Err(Error::NoCard(reader.to_owned()));
@@ -113,7 +130,7 @@ impl PcscContext {
             }
             Err(e) => return Err(e.into()),
         };
-        PcscTransport::new(card, reader.to_owned())
+        PcscTransport::new(card, self.context.clone(), reader.to_owned())
     }
 
     /// Connects to the first reader that holds a card.
@@ -122,10 +139,9 @@ impl PcscContext {
         if readers.is_empty() {
             return Err(Error::NoReader);
         }
-        let reader = readers
-            .iter()
-            .find(|r| r.card_present)
-            .ok_or_else(|| Error::NoCard(readers.first().map(|r| r.name.clone()).unwrap_or_default()))?;
+        let reader = readers.iter().find(|r| r.card_present).ok_or_else(|| {
+            Error::NoCard(readers.first().map(|r| r.name.clone()).unwrap_or_default())
+        })?;
         self.connect(&reader.name)
     }
 }
@@ -133,6 +149,7 @@ impl PcscContext {
 /// One connection to one card through PC/SC.
 pub struct PcscTransport {
     card: Card,
+    context: Context,
     reader: String,
     atr: Vec<u8>,
     caps: ReaderCapabilities,
@@ -142,18 +159,28 @@ pub struct PcscTransport {
 
 impl std::fmt::Debug for PcscTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PcscTransport").field("reader", &self.reader).field("caps", &self.caps).finish()
+        f.debug_struct("PcscTransport")
+            .field("reader", &self.reader)
+            .field("caps", &self.caps)
+            .finish()
     }
 }
 
 impl PcscTransport {
-    fn new(card: Card, reader: String) -> Result<Self, Error> {
-        let atr = card.get_attribute_owned(Attribute::AtrString).or_else(|_| {
-            card.status2_owned().map(|s| s.atr().to_vec())
-        })?;
+    fn new(card: Card, context: Context, reader: String) -> Result<Self, Error> {
+        let atr = card
+            .get_attribute_owned(Attribute::AtrString)
+            .or_else(|_| card.status2_owned().map(|s| s.atr().to_vec()))?;
         let caps = query_capabilities(&card, &reader);
         tracing::debug!(reader, atr = %crate::hex(&atr), ?caps, "connected");
-        Ok(PcscTransport { card, reader, atr, caps, buffer: vec![0; PCSC_MAX_EXTENDED] })
+        Ok(PcscTransport {
+            card,
+            context,
+            reader,
+            atr,
+            caps,
+            buffer: vec![0; PCSC_MAX_EXTENDED],
+        })
     }
 
     /// The `pcsc` card handle, for control codes (pinpad) and attributes.
@@ -163,17 +190,69 @@ impl PcscTransport {
 
     /// Releases the card, leaving it as it is (other applications keep their state).
     pub fn disconnect(self) -> Result<(), Error> {
-        self.card.disconnect(Disposition::LeaveCard).map_err(|(_, e)| Error::from(e))
+        self.card
+            .disconnect(Disposition::LeaveCard)
+            .map_err(|(_, e)| Error::from(e))
     }
 }
 
-fn transmit_on(card: &Card, buffer: &mut [u8], command: &[u8]) -> Result<Vec<u8>, Error> {
-    card.transmit(command, buffer).map(<[u8]>::to_vec).map_err(Error::from)
+fn transmit_on(link: Link<'_>, buffer: &mut [u8], command: &[u8]) -> Result<Vec<u8>, Error> {
+    let response = link.card.transmit(command, buffer).map(<[u8]>::to_vec)?;
+    if response.len() < 2 {
+        // No status word. Some drivers (vpcd among them) report a card pulled out during the
+        // exchange this way rather than with SCARD_W_REMOVED_CARD, before pcscd itself has
+        // noticed. Find out whether the card is going away before blaming it for a malformed
+        // answer.
+        link.card_still_there()?;
+    }
+    Ok(response)
+}
+
+/// What a transmit needs to tell a removed card from a malformed answer.
+#[derive(Clone, Copy)]
+struct Link<'a> {
+    card: &'a Card,
+    context: &'a Context,
+    reader: &'a str,
+}
+
+impl Link<'_> {
+    /// How long to give the reader driver to report a removal after an answer without status.
+    const REMOVAL_GRACE: Duration = Duration::from_millis(1500);
+
+    /// `Ok` if the card is still present, [`Error::CardRemoved`] if it is gone or goes within
+    /// [`Link::REMOVAL_GRACE`] (a blocking status-change wait, not a poll).
+    fn card_still_there(&self) -> Result<(), Error> {
+        let present = |s: pcsc::State| s.contains(pcsc::State::PRESENT);
+        let Ok(name) = CString::new(self.reader) else {
+            return Ok(());
+        };
+        let mut states = [pcsc::ReaderState::new(name, pcsc::State::UNAWARE)];
+        self.context
+            .get_status_change(Duration::ZERO, &mut states)?;
+        if !present(states[0].event_state()) {
+            return Err(Error::CardRemoved);
+        }
+        states[0].sync_current_state();
+        match self
+            .context
+            .get_status_change(Self::REMOVAL_GRACE, &mut states)
+        {
+            Ok(()) if !present(states[0].event_state()) => Err(Error::CardRemoved),
+            Ok(()) | Err(pcsc::Error::Timeout) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 impl Transport for PcscTransport {
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, Error> {
-        transmit_on(&self.card, &mut self.buffer, command)
+        let link = Link {
+            card: &self.card,
+            context: &self.context,
+            reader: &self.reader,
+        };
+        transmit_on(link, &mut self.buffer, command)
     }
 
     fn atr(&self) -> &[u8] {
@@ -189,14 +268,33 @@ impl Transport for PcscTransport {
     }
 
     fn transaction(&mut self) -> Result<Box<dyn Transport + '_>, Error> {
-        let PcscTransport { card, reader, atr, caps, buffer } = self;
+        let PcscTransport {
+            card,
+            context,
+            reader,
+            atr,
+            caps,
+            buffer,
+        } = self;
         let transaction = card.transaction()?;
-        Ok(Box::new(PcscTransaction { transaction, reader, atr, caps: *caps, buffer }))
+        Ok(Box::new(PcscTransaction {
+            transaction,
+            context,
+            reader,
+            atr,
+            caps: *caps,
+            buffer,
+        }))
     }
 
     fn reconnect(&mut self, reset: bool) -> Result<(), Error> {
-        let init = if reset { Disposition::ResetCard } else { Disposition::LeaveCard };
-        self.card.reconnect(ShareMode::Shared, Protocols::ANY, init)?;
+        let init = if reset {
+            Disposition::ResetCard
+        } else {
+            Disposition::LeaveCard
+        };
+        self.card
+            .reconnect(ShareMode::Shared, Protocols::ANY, init)?;
         self.atr = self.card.status2_owned()?.atr().to_vec();
         Ok(())
     }
@@ -206,6 +304,7 @@ impl Transport for PcscTransport {
 /// when this is dropped.
 struct PcscTransaction<'a> {
     transaction: pcsc::Transaction<'a>,
+    context: &'a Context,
     reader: &'a str,
     atr: &'a [u8],
     caps: ReaderCapabilities,
@@ -214,7 +313,12 @@ struct PcscTransaction<'a> {
 
 impl Transport for PcscTransaction<'_> {
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, Error> {
-        transmit_on(&self.transaction, self.buffer, command)
+        let link = Link {
+            card: &self.transaction,
+            context: self.context,
+            reader: self.reader,
+        };
+        transmit_on(link, self.buffer, command)
     }
     fn atr(&self) -> &[u8] {
         self.atr
@@ -283,7 +387,9 @@ fn pinpad_features(card: &Card) -> PinpadFeatures {
 pub(crate) fn parse_feature_list(mut list: &[u8]) -> PinpadFeatures {
     let mut features = PinpadFeatures::default();
     while let Some((&[tag, len], rest)) = list.split_first_chunk::<2>() {
-        let Some(value) = rest.get(..usize::from(len)) else { break };
+        let Some(value) = rest.get(..usize::from(len)) else {
+            break;
+        };
         if let Ok(code) = <[u8; 4]>::try_from(value) {
             let code = u32::from_be_bytes(code);
             match tag {
@@ -312,7 +418,13 @@ mod tests {
         let f = parse_feature_list(&list);
         assert_eq!(f.verify_pin_direct, Some(0x4233_0006));
         assert_eq!(f.modify_pin_direct, Some(0x4233_0007));
-        assert_eq!(parse_feature_list(&[0x06, 0x09, 1]), PinpadFeatures::default());
-        assert_eq!(parse_feature_list(&[0x06, 0x02, 1, 2]), PinpadFeatures::default());
+        assert_eq!(
+            parse_feature_list(&[0x06, 0x09, 1]),
+            PinpadFeatures::default()
+        );
+        assert_eq!(
+            parse_feature_list(&[0x06, 0x02, 1, 2]),
+            PinpadFeatures::default()
+        );
     }
 }

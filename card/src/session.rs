@@ -13,7 +13,9 @@
 //! VERIFY is the card application's business. APDUs are logged (tracing, debug level) as header,
 //! lengths and status word only, never their data.
 
-use eid_protocols::apdu::{Command, EXTENDED_MAX_NE, LengthForm, Response, SHORT_MAX_NC, SHORT_MAX_NE};
+use eid_protocols::apdu::{
+    Command, EXTENDED_MAX_NE, LengthForm, Response, SHORT_MAX_NC, SHORT_MAX_NE,
+};
 use eid_protocols::atr::Atr;
 use eid_protocols::commands::{self, FileReturn, Select};
 use eid_protocols::fci::FileControl;
@@ -98,7 +100,10 @@ impl<'t> Session<'t> {
     ) -> Result<R, Error> {
         let link = self.link;
         let mut tx = self.transport.transaction()?;
-        let mut inner = Session { transport: &mut *tx, link };
+        let mut inner = Session {
+            transport: &mut *tx,
+            link,
+        };
         f(&mut inner)
     }
 
@@ -138,7 +143,10 @@ impl<'t> Session<'t> {
         if response.is_success() {
             Ok(response.into_data())
         } else {
-            Err(Error::Status { command: command.header(), status: response.status() })
+            Err(Error::Status {
+                command: command.header(),
+                status: response.status(),
+            })
         }
     }
 
@@ -155,11 +163,17 @@ impl<'t> Session<'t> {
 
         // 6Cxx: the card wants the exact Le; ask once more with it.
         if let Status::WrongLe(exact) = response.status() {
-            let exact = if exact == 0 { SHORT_MAX_NE } else { usize::from(exact) };
+            let exact = if exact == 0 {
+                SHORT_MAX_NE
+            } else {
+                usize::from(exact)
+            };
             let apdu = command.encode_with(form, cla, data, Some(exact))?;
             response = self.exchange(command, &apdu)?;
             if matches!(response.status(), Status::WrongLe(_)) {
-                return Err(Error::ProtocolViolation("card asked for a different Le twice"));
+                return Err(Error::ProtocolViolation(
+                    "card asked for a different Le twice",
+                ));
             }
         }
 
@@ -172,7 +186,11 @@ impl<'t> Session<'t> {
                 if rounds > MAX_GET_RESPONSE_ROUNDS || data.len() > MAX_ACCUMULATED_RESPONSE {
                     return Err(Error::ProtocolViolation("endless GET RESPONSE"));
                 }
-                let want = if remaining == 0 { SHORT_MAX_NE } else { usize::from(remaining) };
+                let want = if remaining == 0 {
+                    SHORT_MAX_NE
+                } else {
+                    usize::from(remaining)
+                };
                 let get = commands::get_response(want);
                 let apdu = get.encode(LengthForm::Short)?;
                 let more = self.exchange(&get, &apdu)?;
@@ -213,8 +231,8 @@ impl<'t> Session<'t> {
     }
 
     fn form_for(&self, command: &Command) -> LengthForm {
-        let wants_extended = command.nc() > SHORT_MAX_NC
-            || command.ne().is_some_and(|ne| ne > SHORT_MAX_NE);
+        let wants_extended =
+            command.nc() > SHORT_MAX_NC || command.ne().is_some_and(|ne| ne > SHORT_MAX_NE);
         if wants_extended && self.link.extended_length {
             LengthForm::Extended
         } else {
@@ -235,9 +253,9 @@ impl<'t> Session<'t> {
         if data.is_empty() || ret == FileReturn::None {
             return Ok(None);
         }
-        FileControl::parse(&data)
-            .map(Some)
-            .map_err(|_| Error::ProtocolViolation("SELECT answered malformed file control information"))
+        FileControl::parse(&data).map(Some).map_err(|_| {
+            Error::ProtocolViolation("SELECT answered malformed file control information")
+        })
     }
 
     /// Selects an EF by path from the MF (asking for its FCP, to learn its size) and reads it.
@@ -255,7 +273,9 @@ impl<'t> Session<'t> {
     /// 6282), or 6B00 for an offset at the end.
     pub fn read_binary(&mut self, size: Option<usize>) -> Result<Vec<u8>, Error> {
         if size.is_some_and(|s| s > MAX_FILE_SIZE) {
-            return Err(Error::FileTooLarge { limit: MAX_FILE_SIZE });
+            return Err(Error::FileTooLarge {
+                limit: MAX_FILE_SIZE,
+            });
         }
         let mut out = Vec::with_capacity(size.unwrap_or(0));
         loop {
@@ -269,11 +289,15 @@ impl<'t> Session<'t> {
             let (command, odd) = match offset16.and_then(|o| commands::read_binary(o, chunk)) {
                 Some(c) => (c, false),
                 None => {
-                    let offset = u32::try_from(offset)
-                        .map_err(|_| Error::FileTooLarge { limit: MAX_FILE_SIZE })?;
+                    let offset = u32::try_from(offset).map_err(|_| Error::FileTooLarge {
+                        limit: MAX_FILE_SIZE,
+                    })?;
                     // Ne counts the whole response data field, the 53 header included.
                     chunk = chunk.min(self.link.max_ne.saturating_sub(4)).max(1);
-                    (commands::read_binary_odd(offset, chunk + der_header_len(chunk)), true)
+                    (
+                        commands::read_binary_odd(offset, chunk + der_header_len(chunk)),
+                        true,
+                    )
                 }
             };
             let response = self.transmit(&command)?;
@@ -282,7 +306,11 @@ impl<'t> Session<'t> {
                 match tlv::parse_single(response.data()) {
                     Ok(obj) if obj.tag() == 0x53 => obj.value().to_vec(),
                     _ if response.data().is_empty() => Vec::new(),
-                    _ => return Err(Error::ProtocolViolation("READ BINARY (B1) answer is not a 53 object")),
+                    _ => {
+                        return Err(Error::ProtocolViolation(
+                            "READ BINARY (B1) answer is not a 53 object",
+                        ));
+                    }
                 }
             } else {
                 response.into_data()
@@ -291,22 +319,35 @@ impl<'t> Session<'t> {
                 Status::Success | Status::EndOfFile => {}
                 // Offset at the end of a file of unknown size.
                 Status::WrongP1P2 if size.is_none() && offset > 0 => break,
-                status => return Err(Error::Status { command: command.header(), status }),
+                status => {
+                    return Err(Error::Status {
+                        command: command.header(),
+                        status,
+                    });
+                }
             }
             if data.len() > chunk {
-                return Err(Error::ProtocolViolation("READ BINARY returned more than asked"));
+                return Err(Error::ProtocolViolation(
+                    "READ BINARY returned more than asked",
+                ));
             }
             let short = data.len() < chunk;
             out.extend_from_slice(&data);
             if out.len() > MAX_FILE_SIZE {
-                return Err(Error::FileTooLarge { limit: MAX_FILE_SIZE });
+                return Err(Error::FileTooLarge {
+                    limit: MAX_FILE_SIZE,
+                });
             }
             if data.is_empty() || status == Status::EndOfFile || (short && size.is_none()) {
                 break;
             }
         }
         if let Some(size) = size.filter(|&s| s != out.len()) {
-            tracing::debug!(expected = size, got = out.len(), "file shorter than its FCI says");
+            tracing::debug!(
+                expected = size,
+                got = out.len(),
+                "file shorter than its FCI says"
+            );
             return Err(Error::ProtocolViolation("file shorter than its FCI says"));
         }
         Ok(out)
@@ -325,7 +366,9 @@ fn der_header_len(n: usize) -> usize {
 /// Decides the link parameters from the reader's capabilities, the card's ATR and the policy.
 fn negotiate(transport: &dyn Transport, policy: LengthPolicy) -> LinkParameters {
     let caps = transport.capabilities();
-    let card = Atr::parse(transport.atr()).ok().and_then(|atr| atr.card_capabilities());
+    let card = Atr::parse(transport.atr())
+        .ok()
+        .and_then(|atr| atr.card_capabilities());
     let card_extended = card.is_some_and(|c| c.extended_length);
     let extended = caps.allows_extended()
         && match policy {
@@ -342,7 +385,10 @@ fn negotiate(transport: &dyn Transport, policy: LengthPolicy) -> LinkParameters 
             command_chaining: chaining,
             // Header (4) + Lc (3) + Le (2).
             max_nc: caps.max_command_len.saturating_sub(9).clamp(1, 65_535),
-            max_ne: caps.max_response_len.saturating_sub(2).clamp(1, EXTENDED_MAX_NE),
+            max_ne: caps
+                .max_response_len
+                .saturating_sub(2)
+                .clamp(1, EXTENDED_MAX_NE),
         }
     } else {
         LinkParameters {
@@ -360,23 +406,34 @@ mod tests {
     use crate::{ReaderCapabilities, Reborrow};
     use std::collections::VecDeque;
 
+    /// An expected command and its canned answer.
+    type Step = (Vec<u8>, Result<Vec<u8>, fn() -> Error>);
+
     /// A transport that expects exact command bytes and answers with canned responses.
     struct Script {
         atr: Vec<u8>,
         caps: ReaderCapabilities,
-        steps: VecDeque<(Vec<u8>, Result<Vec<u8>, fn() -> Error>)>,
+        steps: VecDeque<Step>,
     }
 
     impl Script {
         fn new(atr: &str, caps: ReaderCapabilities) -> Self {
-            Script { atr: hex::decode(atr).unwrap(), caps, steps: VecDeque::new() }
+            Script {
+                atr: hex::decode(atr).unwrap(),
+                caps,
+                steps: VecDeque::new(),
+            }
         }
         fn expect(mut self, command: &str, response: &str) -> Self {
-            self.steps.push_back((hex::decode(command).unwrap(), Ok(hex::decode(response).unwrap())));
+            self.steps.push_back((
+                hex::decode(command).unwrap(),
+                Ok(hex::decode(response).unwrap()),
+            ));
             self
         }
         fn expect_err(mut self, command: &str, error: fn() -> Error) -> Self {
-            self.steps.push_back((hex::decode(command).unwrap(), Err(error)));
+            self.steps
+                .push_back((hex::decode(command).unwrap(), Err(error)));
             self
         }
         fn done(&self) {
@@ -445,7 +502,9 @@ mod tests {
         let mut t = Script::new(ATR_T0, ReaderCapabilities::SHORT_ONLY)
             .expect("00CA9F7F00", "6C2D")
             .expect("00CA9F7F2D", "6C2E");
-        let err = Session::new(&mut t).transmit(&commands::get_data(0x9F7F, 256)).unwrap_err();
+        let err = Session::new(&mut t)
+            .transmit(&commands::get_data(0x9F7F, 256))
+            .unwrap_err();
         assert!(matches!(err, Error::ProtocolViolation(_)), "{err:?}");
     }
 
@@ -472,7 +531,9 @@ mod tests {
                 Ok(())
             }
         }
-        let err = Session::new(&mut Endless).transmit(&commands::get_challenge(8)).unwrap_err();
+        let err = Session::new(&mut Endless)
+            .transmit(&commands::get_challenge(8))
+            .unwrap_err();
         assert!(matches!(err, Error::ProtocolViolation(_)));
     }
 
@@ -481,12 +542,17 @@ mod tests {
         let data = vec![0x5A; 300];
         let first = format!("10D60000FF{}", "5A".repeat(255));
         let last = format!("00D600002D{}", "5A".repeat(45));
-        let mut t = Script::new(&atr_with_tck(CAPS_CHAINING), ReaderCapabilities::extended(65_544))
-            .expect(&first, "9000")
-            .expect(&last, "9000");
+        let mut t = Script::new(
+            &atr_with_tck(CAPS_CHAINING),
+            ReaderCapabilities::extended(65_544),
+        )
+        .expect(&first, "9000")
+        .expect(&last, "9000");
         let mut s = Session::new(&mut t);
         assert!(!s.link().extended_length && s.link().command_chaining);
-        let r = s.transmit(&commands::update_binary(0, &data).unwrap()).unwrap();
+        let r = s
+            .transmit(&commands::update_binary(0, &data).unwrap())
+            .unwrap();
         assert!(r.is_success());
         t.done();
     }
@@ -496,7 +562,9 @@ mod tests {
         let first = format!("10D60000FF{}", "00".repeat(255));
         let mut t = Script::new(&atr_with_tck(CAPS_CHAINING), ReaderCapabilities::SHORT_ONLY)
             .expect(&first, "6884");
-        let r = Session::new(&mut t).transmit(&commands::update_binary(0, &[0; 300]).unwrap()).unwrap();
+        let r = Session::new(&mut t)
+            .transmit(&commands::update_binary(0, &[0; 300]).unwrap())
+            .unwrap();
         assert_eq!(r.status(), Status::ChainingNotSupported);
         t.done();
     }
@@ -506,10 +574,12 @@ mod tests {
         let atr = atr_with_tck(CAPS_EXTENDED);
         let data = vec![1u8; 300];
         let expected = format!("00D6000000012C{}", "01".repeat(300));
-        let mut t = Script::new(&atr, ReaderCapabilities::extended(65_544)).expect(&expected, "9000");
+        let mut t =
+            Script::new(&atr, ReaderCapabilities::extended(65_544)).expect(&expected, "9000");
         let mut s = Session::new(&mut t);
         assert!(s.link().extended_length);
-        s.transmit(&commands::update_binary(0, &data).unwrap()).unwrap();
+        s.transmit(&commands::update_binary(0, &data).unwrap())
+            .unwrap();
         t.done();
 
         // The same card behind a short-only reader: chaining instead.
@@ -517,7 +587,11 @@ mod tests {
         assert!(!Session::new(&mut t).link().extended_length);
         // And the same card with a short-only policy.
         let mut t = Script::new(&atr, ReaderCapabilities::extended(65_544));
-        assert!(!Session::with_policy(&mut t, LengthPolicy::ShortOnly).link().extended_length);
+        assert!(
+            !Session::with_policy(&mut t, LengthPolicy::ShortOnly)
+                .link()
+                .extended_length
+        );
     }
 
     #[test]
@@ -553,23 +627,31 @@ mod tests {
         let mut t = Script::new(ATR_T0, ReaderCapabilities::SHORT_ONLY)
             .expect("00B0000000", &format!("{}9000", "11".repeat(256)))
             .expect("00B0010004", "111111119000");
-        assert_eq!(Session::new(&mut t).read_binary(Some(260)).unwrap().len(), 260);
+        assert_eq!(
+            Session::new(&mut t).read_binary(Some(260)).unwrap().len(),
+            260
+        );
         t.done();
     }
 
     #[test]
     fn read_binary_rejects_a_card_that_lies() {
         // More than asked.
-        let mut t = Script::new(ATR_T0, ReaderCapabilities::SHORT_ONLY).expect("00B0000004", "01020304059000");
+        let mut t = Script::new(ATR_T0, ReaderCapabilities::SHORT_ONLY)
+            .expect("00B0000004", "01020304059000");
         let err = Session::new(&mut t).read_binary(Some(4)).unwrap_err();
         assert!(matches!(err, Error::ProtocolViolation(_)));
         // Shorter than its FCI.
-        let mut t = Script::new(ATR_T0, ReaderCapabilities::SHORT_ONLY).expect("00B0000008", "01026282");
+        let mut t =
+            Script::new(ATR_T0, ReaderCapabilities::SHORT_ONLY).expect("00B0000008", "01026282");
         let err = Session::new(&mut t).read_binary(Some(8)).unwrap_err();
         assert!(matches!(err, Error::ProtocolViolation(_)));
         // Declared size beyond the limit: nothing is sent.
         let mut t = Script::new(ATR_T0, ReaderCapabilities::SHORT_ONLY);
-        assert!(matches!(Session::new(&mut t).read_binary(Some(MAX_FILE_SIZE + 1)), Err(Error::FileTooLarge { .. })));
+        assert!(matches!(
+            Session::new(&mut t).read_binary(Some(MAX_FILE_SIZE + 1)),
+            Err(Error::FileTooLarge { .. })
+        ));
     }
 
     #[test]
@@ -579,7 +661,10 @@ mod tests {
         let mut t = Script::new(&atr, ReaderCapabilities::extended(0x8000 + 2))
             .expect("00B00000008000", &format!("{first}9000"))
             // Offset 8000 in DO 54; Ne = 10 bytes of content + the 53 0A header = 0C.
-            .expect("00B1000004540280000C", &format!("530A{}9000", "CD".repeat(10)));
+            .expect(
+                "00B1000004540280000C",
+                &format!("530A{}9000", "CD".repeat(10)),
+            );
         let data = Session::new(&mut t).read_binary(Some(0x8000 + 10)).unwrap();
         assert_eq!(data.len(), 0x8000 + 10);
         assert_eq!(&data[0x8000..], &[0xCD; 10]);
@@ -589,12 +674,21 @@ mod tests {
     #[test]
     fn malformed_and_failed_responses_are_typed_errors() {
         for bad in ["", "90"] {
-            let mut t = Script::new(ATR_T0, ReaderCapabilities::SHORT_ONLY).expect("0084000008", bad);
-            let err = Session::new(&mut t).transmit(&commands::get_challenge(8)).unwrap_err();
-            assert!(matches!(err, Error::MalformedResponse(_)), "{bad:?}: {err:?}");
+            let mut t =
+                Script::new(ATR_T0, ReaderCapabilities::SHORT_ONLY).expect("0084000008", bad);
+            let err = Session::new(&mut t)
+                .transmit(&commands::get_challenge(8))
+                .unwrap_err();
+            assert!(
+                matches!(err, Error::MalformedResponse(_)),
+                "{bad:?}: {err:?}"
+            );
         }
-        let mut t = Script::new(ATR_T0, ReaderCapabilities::SHORT_ONLY).expect_err("0084000008", || Error::CardRemoved);
-        let err = Session::new(&mut t).transmit(&commands::get_challenge(8)).unwrap_err();
+        let mut t = Script::new(ATR_T0, ReaderCapabilities::SHORT_ONLY)
+            .expect_err("0084000008", || Error::CardRemoved);
+        let err = Session::new(&mut t)
+            .transmit(&commands::get_challenge(8))
+            .unwrap_err();
         assert!(matches!(err, Error::CardRemoved));
         assert!(err.is_retryable());
         assert_eq!(err.code(), "card-removed");
@@ -602,8 +696,17 @@ mod tests {
 
     #[test]
     fn transmit_ok_turns_status_into_error() {
-        let mut t = Script::new(ATR_T0, ReaderCapabilities::SHORT_ONLY).expect("00A4000C023F00", "6A82");
-        let err = Session::new(&mut t).select(Select::MasterFile, FileReturn::None).unwrap_err();
-        assert!(matches!(err, Error::Status { status: Status::FileNotFound, .. }));
+        let mut t =
+            Script::new(ATR_T0, ReaderCapabilities::SHORT_ONLY).expect("00A4000C023F00", "6A82");
+        let err = Session::new(&mut t)
+            .select(Select::MasterFile, FileReturn::None)
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Status {
+                status: Status::FileNotFound,
+                ..
+            }
+        ));
     }
 }

@@ -46,7 +46,10 @@ impl ReaderCapabilities {
     pub const SHORT_ONLY: ReaderCapabilities = ReaderCapabilities {
         max_command_len: 261,
         max_response_len: 258,
-        pinpad: PinpadFeatures { verify_pin_direct: None, modify_pin_direct: None },
+        pinpad: PinpadFeatures {
+            verify_pin_direct: None,
+            modify_pin_direct: None,
+        },
         interface: Interface::Unknown,
     };
 
@@ -55,7 +58,10 @@ impl ReaderCapabilities {
         ReaderCapabilities {
             max_command_len: max_len,
             max_response_len: max_len,
-            pinpad: PinpadFeatures { verify_pin_direct: None, modify_pin_direct: None },
+            pinpad: PinpadFeatures {
+                verify_pin_direct: None,
+                modify_pin_direct: None,
+            },
             interface: Interface::Unknown,
         }
     }

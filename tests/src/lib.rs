@@ -1,0 +1,247 @@
+//! Test harness shared by the end-to-end tests and the benchmarks.
+//!
+//! A [`Rig`] is a virtual card in a reader, with the hands of a tester: connect, pull the card,
+//! put it back, pull it in the middle of the n-th APDU. [`InProcessRig`] puts it behind the
+//! transport trait directly; [`PcscRig`] puts the same card behind the real pcscd through the
+//! vsmartcard vpcd driver, so every APDU crosses pcsc-lite as it would on a citizen's machine.
+//! Scenarios are written once against `&mut dyn Rig` and run on both.
+//!
+//! pcscd tests need a running pcscd with vpcd (`scripts/start-pcscd.sh`). Without one they
+//! skip with a message, unless `EID_REQUIRE_PCSCD=1` (as in CI), where they fail.
+
+#![forbid(unsafe_code)]
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use eid_card::pcsc_transport::{PcscContext, PcscTransport};
+use eid_card::{Error, ReaderCapabilities, Transport};
+use eid_hardware_mocks::engine::VirtualCard;
+use eid_hardware_mocks::inprocess::{VirtualReader, VirtualReaderControl};
+use eid_hardware_mocks::vpcd::{self, VpcdHandle};
+
+/// A virtual card in a reader, and a tester's hands.
+pub trait Rig: Send {
+    /// Which tier, for messages.
+    fn tier(&self) -> &'static str;
+    /// A new connection to the card.
+    fn connect(&mut self) -> Result<Box<dyn Transport>, Error>;
+    /// Pulls the card out (and, for pcscd, waits until pcscd has seen it go).
+    fn remove(&mut self);
+    /// Puts the same card back (PIN counters kept, volatile state reset).
+    fn insert(&mut self);
+    /// The card disappears when the (n+1)-th further APDU reaches it.
+    fn remove_after_apdus(&mut self, n: u64);
+    /// Another application resets the card.
+    fn reset_by_other_application(&mut self);
+    /// APDUs the card has processed so far.
+    fn apdu_count(&self) -> u64;
+}
+
+/// The card behind the transport trait, in this process.
+pub struct InProcessRig {
+    control: VirtualReaderControl,
+}
+
+impl InProcessRig {
+    /// `caps` plays the reader: use [`vpcd_like`] to mirror what pcscd + vpcd carry.
+    pub fn new(card: VirtualCard, caps: ReaderCapabilities) -> Self {
+        let (_transport, control) =
+            VirtualReader::new("In-process virtual reader", card, caps).split();
+        InProcessRig { control }
+    }
+}
+
+/// What the PC/SC transport reports for a vpcd reader (T=1, pcsc-lite's extended buffer).
+pub fn vpcd_like() -> ReaderCapabilities {
+    ReaderCapabilities::extended(pcsc::MAX_BUFFER_SIZE_EXTENDED)
+}
+
+impl Rig for InProcessRig {
+    fn tier(&self) -> &'static str {
+        "in-process"
+    }
+    fn connect(&mut self) -> Result<Box<dyn Transport>, Error> {
+        Ok(Box::new(self.control.connect()?))
+    }
+    fn remove(&mut self) {
+        self.control.remove();
+    }
+    fn insert(&mut self) {
+        assert!(self.control.reinsert(), "no removed card to put back");
+    }
+    fn remove_after_apdus(&mut self, n: u64) {
+        self.control.remove_after_apdus(n);
+    }
+    fn reset_by_other_application(&mut self) {
+        self.control.reset_card();
+    }
+    fn apdu_count(&self) -> u64 {
+        self.control.apdu_count()
+    }
+}
+
+/// The two vpcd slots, shared by the tests of one process.
+static SLOTS: Mutex<[bool; 2]> = Mutex::new([false; 2]);
+static SLOT_FREED: Condvar = Condvar::new();
+
+/// One vpcd slot, held for the life of a test.
+#[derive(Debug)]
+pub struct Slot {
+    index: u8,
+}
+
+impl Slot {
+    /// Waits for a free slot.
+    pub fn acquire() -> Slot {
+        let mut slots = SLOTS.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(i) = slots.iter().position(|busy| !busy) {
+                slots[i] = true;
+                return Slot { index: i as u8 };
+            }
+            slots = SLOT_FREED.wait(slots).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+    pub fn reader_name(&self) -> String {
+        format!("Virtual PCD 00 {:02}", self.index)
+    }
+    pub fn addr(&self) -> std::net::SocketAddr {
+        vpcd::slot_addr(self.index)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut slots = SLOTS.lock().unwrap_or_else(|p| p.into_inner());
+        slots[usize::from(self.index)] = false;
+        SLOT_FREED.notify_one();
+    }
+}
+
+/// Whether pcscd with the vpcd readers is reachable. When it is not: fails under
+/// `EID_REQUIRE_PCSCD=1`, otherwise prints why the test is skipped and returns `false`.
+pub fn pcscd_available() -> bool {
+    let problem = match PcscContext::establish().and_then(|c| c.reader_names()) {
+        Ok(names) if names.iter().any(|n| n.starts_with("Virtual PCD")) => return true,
+        Ok(names) => format!("pcscd runs but has no vpcd reader (readers: {names:?})"),
+        Err(e) => format!("pcscd is not reachable: {e}"),
+    };
+    if std::env::var_os("EID_REQUIRE_PCSCD").is_some_and(|v| v == "1") {
+        panic!("{problem}; run scripts/start-pcscd.sh");
+    }
+    eprintln!("SKIPPED (needs pcscd + vpcd): {problem}; run scripts/start-pcscd.sh");
+    false
+}
+
+/// The card behind the real pcscd, through a vpcd slot.
+pub struct PcscRig {
+    slot: Slot,
+    handle: VpcdHandle,
+    context: PcscContext,
+}
+
+impl PcscRig {
+    /// Attaches `card` to a free vpcd slot and waits until pcscd reports it present.
+    /// `None` when pcscd is not available (see [`pcscd_available`]).
+    pub fn new(card: VirtualCard) -> Option<Self> {
+        if !pcscd_available() {
+            return None;
+        }
+        let slot = Slot::acquire();
+        let context = PcscContext::establish().expect("pcscd");
+        // A card left in the slot by an earlier test must have gone.
+        wait_for_card(&context, &slot.reader_name(), false);
+        let handle = vpcd::VpcdCard::attach(slot.addr(), card).expect("vpcd accepts the card");
+        wait_for_card(&context, &slot.reader_name(), true);
+        Some(PcscRig {
+            slot,
+            handle,
+            context,
+        })
+    }
+
+    pub fn reader_name(&self) -> String {
+        self.slot.reader_name()
+    }
+
+    pub fn context(&self) -> &PcscContext {
+        &self.context
+    }
+
+    pub fn vpcd(&mut self) -> &mut VpcdHandle {
+        &mut self.handle
+    }
+
+    /// A PC/SC connection with its concrete type (for the benchmark and PC/SC-only checks).
+    pub fn connect_pcsc(&self) -> Result<PcscTransport, Error> {
+        self.context.connect(&self.reader_name())
+    }
+}
+
+impl Drop for PcscRig {
+    fn drop(&mut self) {
+        self.handle.remove();
+        wait_for_card(&self.context, &self.slot.reader_name(), false);
+    }
+}
+
+/// Blocks (in PC/SC's status-change wait, 10 s at most) until the reader has a card or not.
+pub fn wait_for_card(context: &PcscContext, reader: &str, present: bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let name = std::ffi::CString::new(reader).expect("reader name");
+    let mut states = [pcsc::ReaderState::new(name, pcsc::State::UNAWARE)];
+    loop {
+        let now = Instant::now();
+        assert!(
+            now < deadline,
+            "{reader}: card never became {}",
+            if present { "present" } else { "absent" }
+        );
+        match context.raw().get_status_change(deadline - now, &mut states) {
+            Ok(()) | Err(pcsc::Error::Timeout) => {}
+            Err(e) => panic!("waiting for {reader}: {e}"),
+        }
+        let is_present = states[0].event_state().contains(pcsc::State::PRESENT);
+        // A card pcscd has seen but not powered yet is not usable: wait for its ATR.
+        let ready = !present || !states[0].event_state().contains(pcsc::State::MUTE);
+        if is_present == present && ready {
+            return;
+        }
+        states[0].sync_current_state();
+    }
+}
+
+impl Rig for PcscRig {
+    fn tier(&self) -> &'static str {
+        "pcscd+vpcd"
+    }
+    fn connect(&mut self) -> Result<Box<dyn Transport>, Error> {
+        Ok(Box::new(self.connect_pcsc()?))
+    }
+    fn remove(&mut self) {
+        self.handle.remove();
+        wait_for_card(&self.context, &self.slot.reader_name(), false);
+    }
+    fn insert(&mut self) {
+        self.handle.insert().expect("vpcd accepts the card again");
+        wait_for_card(&self.context, &self.slot.reader_name(), true);
+    }
+    fn remove_after_apdus(&mut self, n: u64) {
+        self.handle.remove_after_apdus(n);
+    }
+    fn reset_by_other_application(&mut self) {
+        // Another PC/SC client connects and resets the card, as a second program would.
+        let other = PcscContext::establish().expect("pcscd");
+        let mut card = other
+            .connect(&self.reader_name())
+            .expect("second connection");
+        card.reconnect(true)
+            .expect("reset by the other application");
+        card.disconnect().expect("other application leaves");
+    }
+    fn apdu_count(&self) -> u64 {
+        self.handle.apdu_count()
+    }
+}
