@@ -6,9 +6,13 @@
 #   scripts/fuzz-smoke.sh            # 30 s per target
 #   scripts/fuzz-smoke.sh 300        # 5 min per target
 #   FUZZ_TARGETS="tlv fci" scripts/fuzz-smoke.sh 60
+#   FUZZ_SANITIZER=none scripts/fuzz-smoke.sh   # no AddressSanitizer
 #
-# Works on a stable toolchain: cargo-fuzz needs unstable flags (-Zsanitizer=address and friends),
-# and RUSTC_BOOTSTRAP=1 makes stable rustc/cargo accept them. On nightly it is a no-op.
+# Works on a stable toolchain: the sanitizer-coverage instrumentation cargo-fuzz adds is all -C
+# flags, but AddressSanitizer (its default) is -Zsanitizer=address, which stable rustc only accepts
+# with RUSTC_BOOTSTRAP=1. On nightly that variable changes nothing. With FUZZ_SANITIZER=none the
+# build needs no unstable flag at all (eid-protocols is unsafe-free, so ASan mostly guards the
+# dependencies' unsafe code).
 # New targets added to fuzz/Cargo.toml are picked up automatically (`cargo fuzz list`).
 set -euo pipefail
 
@@ -40,10 +44,13 @@ if [[ ${#targets[@]} -eq 0 ]]; then
 fi
 
 # Debug assertions and overflow checks on: an arithmetic overflow in a parser is a finding.
-build_flags=(--fuzz-dir "$fuzz_dir" --debug-assertions)
+build_flags=(--fuzz-dir "$fuzz_dir" --debug-assertions --sanitizer "${FUZZ_SANITIZER:-address}")
 
 echo "==> building ${#targets[@]} fuzz targets: ${targets[*]}"
 cargo fuzz build "${build_flags[@]}"
+
+log_dir="$fuzz_dir/target/fuzz-smoke"   # not in artifacts/: cargo-fuzz reports the newest file there
+mkdir -p "$log_dir"
 
 declare -a summary=()
 failed=0
@@ -51,7 +58,8 @@ for t in "${targets[@]}"; do
     corpus="$fuzz_dir/corpus/$t"      # writable: libFuzzer adds what it finds here (git-ignored)
     seeds="$fuzz_dir/seeds/$t"        # committed, read-only for the run
     artifacts="$fuzz_dir/artifacts/$t"
-    log="$artifacts/smoke.log"
+    log="$log_dir/$t.log"
+    stamp="$log_dir/$t.start"
     mkdir -p "$corpus" "$artifacts"
     corpora=("$corpus")
     if [[ -d "$seeds" ]]; then
@@ -61,6 +69,7 @@ for t in "${targets[@]}"; do
     fi
 
     echo "==> fuzzing $t for ${seconds}s (log: ${log#"$root"/})"
+    touch "$stamp"
     start=$SECONDS
     rc=0
     cargo fuzz run "${build_flags[@]}" "$t" "${corpora[@]}" -- \
@@ -78,14 +87,21 @@ for t in "${targets[@]}"; do
     else
         failed=1
         line="FAILED $t: exit $rc after ${elapsed}s, ${execs:-?} execs"
-        echo "---- last lines of $log ----" >&2
-        tail -n 60 "$log" >&2
-        echo "---- artifacts in $artifacts ----" >&2
-        for f in "$artifacts"/crash-* "$artifacts"/oom-* "$artifacts"/timeout-* "$artifacts"/leak-*; do
-            [[ -e "$f" ]] || continue
-            echo "$f: $(od -An -v -tx1 "$f" | tr -d ' \n' | tr 'a-f' 'A-F' | cut -c1-512)" >&2
-        done
+        {
+            echo "---- last lines of ${log#"$root"/} ----"
+            tail -n 40 "$log"
+            echo "---- why ----"
+            # The Rust panic message (the line after "panicked at", plus the location), or
+            # libFuzzer's own verdict (timeout, out of memory, leak, sanitizer report).
+            grep -A1 -m1 'panicked at' "$log" || grep -m1 -E '^SUMMARY|ERROR: libFuzzer' "$log" || true
+            echo "---- new artifacts (hex) ----"
+            find "$artifacts" -type f -newer "$stamp" -print | while read -r f; do
+                echo "${f#"$root"/}: $(od -An -v -tx1 "$f" | tr -d ' \n' | tr 'a-f' 'A-F' | cut -c1-1024)"
+                echo "  reproduce: RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz $t ${f#"$root"/}"
+            done
+        } >&2
     fi
+    rm -f "$stamp"
     echo "$line"
     summary+=("$line")
 done

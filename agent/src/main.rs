@@ -10,7 +10,11 @@ use eid_card::monitor::Event;
 use eid_card::pcsc_transport::PcscContext;
 
 #[derive(Parser, Debug)]
-#[command(name = "eid-agent", version, about = "eID card agent: readers, cards and the localhost bridge")]
+#[command(
+    name = "eid-agent",
+    version,
+    about = "eID card agent: readers, cards and the localhost bridge"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -73,8 +77,15 @@ fn readers(json: bool) -> Result<(), eid_card::Error> {
 }
 
 fn watch(json: bool, identify_cards: bool) -> Result<(), eid_card::Error> {
-    let options = Options { identify_cards, ..Options::default() };
-    service::run(options, |_canceller| {}, |notice| print_notice(&notice, json))
+    let options = Options {
+        identify_cards,
+        ..Options::default()
+    };
+    service::run(
+        options,
+        |_canceller| {},
+        |notice| print_notice(&notice, json),
+    )
 }
 
 fn print_notice(notice: &Notice, json: bool) {
@@ -95,10 +106,18 @@ fn print_notice(notice: &Notice, json: bool) {
             println!("card inserted: {reader} (ATR {})", eid_card::hex(atr));
         }
         Notice::Event(Event::CardRemoved { reader }) => println!("card removed: {reader}"),
-        Notice::CardRecognised { reader, card_name, card_id } => {
+        Notice::CardRecognised {
+            reader,
+            card_name,
+            card_id,
+        } => {
             println!("card recognised: {reader}: {card_name} ({card_id})");
         }
-        Notice::CardNotRecognised { reader, message, code } => {
+        Notice::CardNotRecognised {
+            reader,
+            message,
+            code,
+        } => {
             println!("card not recognised: {reader}: {message} [{code}]");
         }
         Notice::ServiceLost => println!("smart card service stopped; waiting for it to come back"),

@@ -31,13 +31,21 @@ pub fn list(context: &PcscContext, detector: &Detector) -> Result<Vec<ReaderRepo
             } else {
                 (None, None)
             };
-            ReaderReport { reader, card, card_error }
+            ReaderReport {
+                reader,
+                card,
+                card_error,
+            }
         })
         .collect())
 }
 
 /// Connects to the card in `reader` and recognises it.
-pub fn identify(context: &PcscContext, detector: &Detector, reader: &str) -> Result<Detected, Error> {
+pub fn identify(
+    context: &PcscContext,
+    detector: &Detector,
+    reader: &str,
+) -> Result<Detected, Error> {
     let mut transport = context.connect(reader)?;
     let mut session = Session::new(&mut transport);
     let found = detector.detect(&mut session);

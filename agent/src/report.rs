@@ -36,7 +36,10 @@ impl ErrorReport {
             let value = serde_json::json!({ "error": self });
             println!("{value}");
         } else {
-            eprintln!("error: {}\n  what to do: {}\n  code: {}", self.message, self.remedy, self.code);
+            eprintln!(
+                "error: {}\n  what to do: {}\n  code: {}",
+                self.message, self.remedy, self.code
+            );
         }
     }
 }

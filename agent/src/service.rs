@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use eid_card::Error;
 use eid_card::detect::Detector;
 use eid_card::monitor::{Canceller, Event, Monitor};
 use eid_card::pcsc_transport::PcscContext;
-use eid_card::Error;
 
 use crate::readers::identify;
 
@@ -16,9 +16,17 @@ use crate::readers::identify;
 pub enum Notice {
     Event(Event),
     /// A card was recognised after insertion.
-    CardRecognised { reader: String, card_id: &'static str, card_name: &'static str },
+    CardRecognised {
+        reader: String,
+        card_id: &'static str,
+        card_name: &'static str,
+    },
     /// A card was inserted but could not be recognised.
-    CardNotRecognised { reader: String, code: &'static str, message: String },
+    CardNotRecognised {
+        reader: String,
+        code: &'static str,
+        message: String,
+    },
     /// pcscd went away; the loop waits for it.
     ServiceLost,
     /// pcscd is back.
@@ -36,7 +44,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { identify_cards: true, service_retry: Duration::from_millis(500) }
+        Options {
+            identify_cards: true,
+            service_retry: Duration::from_millis(500),
+        }
     }
 }
 

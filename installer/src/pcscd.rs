@@ -69,9 +69,14 @@ pub fn diagnose() -> PcscdDiagnosis {
 
 /// Whether a process with this command name runs (reads `/proc/<pid>/comm`).
 fn process_running(name: &str) -> bool {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
     entries.flatten().any(|e| {
-        e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit())
+        e.file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
             && std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim_end() == name)
     })
 }

@@ -82,7 +82,11 @@ pub struct Header {
 
 impl fmt::Debug for Header {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:02X} {:02X} {:02X} {:02X}", self.cla, self.ins, self.p1, self.p2)
+        write!(
+            f,
+            "{:02X} {:02X} {:02X} {:02X}",
+            self.cla, self.ins, self.p1, self.p2
+        )
     }
 }
 
@@ -255,9 +259,8 @@ impl Command {
         let (data, ne, form): (&[u8], Option<usize>, LengthForm) = match body {
             [] => (&[], None, LengthForm::Short),
             [le] => (&[], Some(short_ne(*le)), LengthForm::Short),
-            [0, rest @ ..] if rest.len() >= 2 => {
-                let (lc, rest) = rest.split_at(2);
-                let n = usize::from(u16::from_be_bytes([lc[0], lc[1]]));
+            [0, lc1, lc2, rest @ ..] => {
+                let n = usize::from(u16::from_be_bytes([*lc1, *lc2]));
                 match rest {
                     // Case 2E: 00 Le1 Le2.
                     [] => (&[], Some(extended_ne(n)), LengthForm::Extended),
@@ -265,12 +268,13 @@ impl Command {
                     // Case 3E: 00 Lc1 Lc2 data.
                     data if data.len() == n => (data, None, LengthForm::Extended),
                     // Case 4E: 00 Lc1 Lc2 data Le1 Le2.
-                    data if data.len() == n + 2 => {
-                        let (data, le) = data.split_at(n);
-                        let ne = u16::from_be_bytes([le[0], le[1]]);
-                        (data, Some(extended_ne(usize::from(ne))), LengthForm::Extended)
-                    }
-                    _ => return Err(inconsistent),
+                    data => match data.split_last_chunk::<2>() {
+                        Some((data, le)) if data.len() == n => {
+                            let ne = usize::from(u16::from_be_bytes(*le));
+                            (data, Some(extended_ne(ne)), LengthForm::Extended)
+                        }
+                        _ => return Err(inconsistent),
+                    },
                 }
             }
             [lc, rest @ ..] if *lc != 0 => {
@@ -294,7 +298,11 @@ impl Command {
 }
 
 fn short_ne(le: u8) -> usize {
-    if le == 0 { SHORT_MAX_NE } else { usize::from(le) }
+    if le == 0 {
+        SHORT_MAX_NE
+    } else {
+        usize::from(le)
+    }
 }
 
 fn extended_ne(le: usize) -> usize {
@@ -332,7 +340,10 @@ impl Response {
 
     /// A bare status word, no data.
     pub fn status_only(status: Status) -> Self {
-        Response { data: Vec::new(), status }
+        Response {
+            data: Vec::new(),
+            status,
+        }
     }
 
     /// Decodes `data || SW1 || SW2`. Fails on fewer than two bytes and on more than 65 538.
@@ -341,7 +352,10 @@ impl Response {
             return Err(ApduError::ResponseTooLong(bytes.len()));
         }
         match bytes.split_last_chunk::<2>() {
-            Some((data, sw)) => Ok(Response { data: data.to_vec(), status: Status::from(*sw) }),
+            Some((data, sw)) => Ok(Response {
+                data: data.to_vec(),
+                status: Status::from(*sw),
+            }),
             None => Err(ApduError::ResponseTooShort(bytes.len())),
         }
     }
@@ -356,7 +370,10 @@ impl Response {
             Some((_, sw)) => {
                 let status = Status::from(*sw);
                 bytes.truncate(len - 2);
-                Ok(Response { data: bytes, status })
+                Ok(Response {
+                    data: bytes,
+                    status,
+                })
             }
             None => Err(ApduError::ResponseTooShort(len)),
         }
@@ -387,7 +404,12 @@ impl Response {
 /// Shows the data length and the status word; never the data.
 impl fmt::Debug for Response {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Response(len={} SW={:04X})", self.data.len(), self.status.to_u16())
+        write!(
+            f,
+            "Response(len={} SW={:04X})",
+            self.data.len(),
+            self.status.to_u16()
+        )
     }
 }
 
@@ -408,23 +430,42 @@ mod tests {
         let c2 = Command::new(0x00, 0xB0, 0x00, 0x00).with_ne(256);
         assert_eq!(hex(&c2.encode(LengthForm::Short).unwrap()), "00B0000000");
         let c3 = Command::new(0x00, 0xA4, 0x02, 0x0C).with_data(vec![0x01, 0x1E]);
-        assert_eq!(hex(&c3.encode(LengthForm::Short).unwrap()), "00A4020C02011E");
-        let c4 = Command::new(0x00, 0xA4, 0x04, 0x00).with_data(vec![0xA0]).with_ne(0x10);
-        assert_eq!(hex(&c4.encode(LengthForm::Short).unwrap()), "00A4040001A010");
+        assert_eq!(
+            hex(&c3.encode(LengthForm::Short).unwrap()),
+            "00A4020C02011E"
+        );
+        let c4 = Command::new(0x00, 0xA4, 0x04, 0x00)
+            .with_data(vec![0xA0])
+            .with_ne(0x10);
+        assert_eq!(
+            hex(&c4.encode(LengthForm::Short).unwrap()),
+            "00A4040001A010"
+        );
     }
 
     #[test]
     fn encodes_all_four_cases_extended() {
         let c2 = Command::new(0x00, 0xB0, 0x00, 0x00).with_ne(65_536);
-        assert_eq!(hex(&c2.encode(LengthForm::Extended).unwrap()), "00B00000000000");
+        assert_eq!(
+            hex(&c2.encode(LengthForm::Extended).unwrap()),
+            "00B00000000000"
+        );
         let c2b = Command::new(0x00, 0xB0, 0x00, 0x00).with_ne(0x1234);
-        assert_eq!(hex(&c2b.encode(LengthForm::Extended).unwrap()), "00B00000001234");
+        assert_eq!(
+            hex(&c2b.encode(LengthForm::Extended).unwrap()),
+            "00B00000001234"
+        );
         let c3 = Command::new(0x00, 0xD6, 0x00, 0x00).with_data(vec![0xAA; 300]);
         let e3 = c3.encode(LengthForm::Extended).unwrap();
         assert_eq!(hex(&e3[..7]), "00D6000000012C");
         assert_eq!(e3.len(), 7 + 300);
-        let c4 = Command::new(0x00, 0x2A, 0x9E, 0x9A).with_data(vec![1, 2]).with_ne(512);
-        assert_eq!(hex(&c4.encode(LengthForm::Extended).unwrap()), "002A9E9A00000201020200");
+        let c4 = Command::new(0x00, 0x2A, 0x9E, 0x9A)
+            .with_data(vec![1, 2])
+            .with_ne(512);
+        assert_eq!(
+            hex(&c4.encode(LengthForm::Extended).unwrap()),
+            "002A9E9A00000201020200"
+        );
     }
 
     #[test]
@@ -432,7 +473,10 @@ mod tests {
         let too_much_data = Command::new(0, 0xD6, 0, 0).with_data(vec![0; 256]);
         assert_eq!(
             too_much_data.encode(LengthForm::Short).unwrap_err(),
-            ApduError::DataTooLong { nc: 256, form: LengthForm::Short }
+            ApduError::DataTooLong {
+                nc: 256,
+                form: LengthForm::Short
+            }
         );
         let too_much_ne = Command::new(0, 0xB0, 0, 0).with_ne(257);
         assert!(too_much_ne.needs_extended());
@@ -444,30 +488,57 @@ mod tests {
     #[test]
     fn parse_recognises_every_case() {
         let (c, f) = Command::parse(&hex::decode("00A4020C02011E").unwrap()).unwrap();
-        assert_eq!((c.case(), f, c.data(), c.ne()), (Case::Three, LengthForm::Short, &[1u8, 0x1E][..], None));
+        assert_eq!(
+            (c.case(), f, c.data(), c.ne()),
+            (Case::Three, LengthForm::Short, &[1u8, 0x1E][..], None)
+        );
         let (c, f) = Command::parse(&hex::decode("00B0000000").unwrap()).unwrap();
-        assert_eq!((c.case(), f, c.ne()), (Case::Two, LengthForm::Short, Some(256)));
+        assert_eq!(
+            (c.case(), f, c.ne()),
+            (Case::Two, LengthForm::Short, Some(256))
+        );
         let (c, f) = Command::parse(&hex::decode("00B00000000000").unwrap()).unwrap();
-        assert_eq!((c.case(), f, c.ne()), (Case::Two, LengthForm::Extended, Some(65_536)));
+        assert_eq!(
+            (c.case(), f, c.ne()),
+            (Case::Two, LengthForm::Extended, Some(65_536))
+        );
         let (c, f) = Command::parse(&hex::decode("002A9E9A00000201020200").unwrap()).unwrap();
-        assert_eq!((c.case(), f, c.data(), c.ne()), (Case::Four, LengthForm::Extended, &[1u8, 2][..], Some(512)));
+        assert_eq!(
+            (c.case(), f, c.data(), c.ne()),
+            (Case::Four, LengthForm::Extended, &[1u8, 2][..], Some(512))
+        );
         let (c, _) = Command::parse(&[0, 0x20, 0, 0x81]).unwrap();
         assert_eq!(c.case(), Case::One);
     }
 
     #[test]
     fn parse_rejects_inconsistent_lengths() {
-        for bad in ["00A4", "00A4020C03011E", "00A4020C02011E0000", "00B0000000000002AA", "00D600000000"] {
+        for bad in [
+            "00A4",
+            "00A4020C03011E",
+            "00A4020C02011E0000",
+            "00B0000000000002AA",
+            "00D600000000",
+        ] {
             assert!(Command::parse(&hex::decode(bad).unwrap()).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn response_parse_rejects_empty_one_byte_and_oversized() {
-        assert_eq!(Response::parse(&[]).unwrap_err(), ApduError::ResponseTooShort(0));
-        assert_eq!(Response::parse(&[0x90]).unwrap_err(), ApduError::ResponseTooShort(1));
+        assert_eq!(
+            Response::parse(&[]).unwrap_err(),
+            ApduError::ResponseTooShort(0)
+        );
+        assert_eq!(
+            Response::parse(&[0x90]).unwrap_err(),
+            ApduError::ResponseTooShort(1)
+        );
         let huge = vec![0u8; MAX_RESPONSE_LEN + 1];
-        assert_eq!(Response::parse(&huge).unwrap_err(), ApduError::ResponseTooLong(huge.len()));
+        assert_eq!(
+            Response::parse(&huge).unwrap_err(),
+            ApduError::ResponseTooLong(huge.len())
+        );
         assert!(Response::from_vec(huge).is_err());
         let r = Response::parse(&[1, 2, 0x90, 0x00]).unwrap();
         assert_eq!((r.data(), r.status()), (&[1u8, 2][..], Status::Success));
@@ -475,7 +546,9 @@ mod tests {
 
     #[test]
     fn debug_never_shows_data() {
-        let pin = Command::new(0, 0x20, 0, 0x81).with_data(b"1234\xFF\xFF\xFF\xFF".to_vec()).sensitive();
+        let pin = Command::new(0, 0x20, 0, 0x81)
+            .with_data(b"1234\xFF\xFF\xFF\xFF".to_vec())
+            .sensitive();
         let shown = format!("{pin:?}");
         assert_eq!(shown, "Command(00 20 00 81 Nc=8 <secret>)");
         let r = Response::new(b"secret".to_vec(), Status::Success);

@@ -92,7 +92,11 @@ impl Atr {
         if !rest.is_empty() {
             return Err(AtrError::TrailingBytes(rest.len()));
         }
-        Ok(Atr { protocols, historical, tck_valid })
+        Ok(Atr {
+            protocols,
+            historical,
+            tck_valid,
+        })
     }
 
     /// The card capabilities announced in the historical bytes, if any (category indicator 00 or
@@ -132,13 +136,18 @@ pub struct AtrPattern {
 impl AtrPattern {
     /// An exact ATR.
     pub fn exact(atr: &[u8]) -> Self {
-        AtrPattern { pattern: atr.to_vec(), mask: vec![0xFF; atr.len()] }
+        AtrPattern {
+            pattern: atr.to_vec(),
+            mask: vec![0xFF; atr.len()],
+        }
     }
 
     /// A pattern and its mask; `None` if their lengths differ.
     pub fn masked(pattern: &[u8], mask: &[u8]) -> Option<Self> {
-        (pattern.len() == mask.len())
-            .then(|| AtrPattern { pattern: pattern.to_vec(), mask: mask.to_vec() })
+        (pattern.len() == mask.len()).then(|| AtrPattern {
+            pattern: pattern.to_vec(),
+            mask: mask.to_vec(),
+        })
     }
 
     pub fn matches(&self, atr: &[u8]) -> bool {
@@ -157,12 +166,16 @@ mod tests {
 
     #[test]
     fn parses_the_cc2_contact_atr() {
-        let atr = hex::decode("3BFF9600008131FE4380318065B0850500111 20FFF829000E1".replace(' ', ""))
-            .unwrap();
+        let atr =
+            hex::decode("3BFF9600008131FE4380318065B0850500111 20FFF829000E1".replace(' ', ""))
+                .unwrap();
         let parsed = Atr::parse(&atr).unwrap();
         assert_eq!(parsed.protocols, vec![1]);
         assert_eq!(parsed.tck_valid, Some(true));
-        assert_eq!(hex::encode_upper(&parsed.historical), "80318065B08505001112 0FFF829000".replace(' ', ""));
+        assert_eq!(
+            hex::encode_upper(&parsed.historical),
+            "80318065B08505001112 0FFF829000".replace(' ', "")
+        );
         assert_eq!(parsed.card_capabilities(), None);
     }
 
@@ -190,9 +203,18 @@ mod tests {
     #[test]
     fn rejects_malformed_atrs() {
         assert_eq!(Atr::parse(&[]).unwrap_err(), AtrError::Empty);
-        assert_eq!(Atr::parse(&[0x3C, 0x00]).unwrap_err(), AtrError::BadInitialCharacter(0x3C));
-        assert!(matches!(Atr::parse(&[0x3B, 0x85, 0x01]).unwrap_err(), AtrError::Truncated(_)));
-        assert_eq!(Atr::parse(&[0x3B, 0x00, 0x00]).unwrap_err(), AtrError::TrailingBytes(1));
+        assert_eq!(
+            Atr::parse(&[0x3C, 0x00]).unwrap_err(),
+            AtrError::BadInitialCharacter(0x3C)
+        );
+        assert!(matches!(
+            Atr::parse(&[0x3B, 0x85, 0x01]).unwrap_err(),
+            AtrError::Truncated(_)
+        ));
+        assert_eq!(
+            Atr::parse(&[0x3B, 0x00, 0x00]).unwrap_err(),
+            AtrError::TrailingBytes(1)
+        );
     }
 
     #[test]

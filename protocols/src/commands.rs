@@ -91,7 +91,9 @@ pub fn read_binary_odd(offset: u32, ne: usize) -> Command {
     let value = offset_bytes.get(skip..).unwrap_or(&[0]);
     let mut data = vec![0x54, value.len() as u8];
     data.extend_from_slice(value);
-    Command::new(0x00, 0xB1, 0x00, 0x00).with_data(data).with_ne(ne)
+    Command::new(0x00, 0xB1, 0x00, 0x00)
+        .with_data(data)
+        .with_ne(ne)
 }
 
 /// ISO/IEC 7816-4:2005 §7.2.5 UPDATE BINARY (INS D6) in the current EF.
@@ -118,12 +120,16 @@ pub fn get_challenge(len: usize) -> Command {
 /// ISO/IEC 7816-4:2005 §7.5.2 INTERNAL AUTHENTICATE (INS 88): the card proves itself over
 /// `challenge` with the key chosen by P1 (algorithm) and P2 (key reference).
 pub fn internal_authenticate(algorithm: u8, key_ref: u8, challenge: &[u8], ne: usize) -> Command {
-    Command::new(0x00, 0x88, algorithm, key_ref).with_data(challenge.to_vec()).with_ne(ne)
+    Command::new(0x00, 0x88, algorithm, key_ref)
+        .with_data(challenge.to_vec())
+        .with_ne(ne)
 }
 
 /// ISO/IEC 7816-4:2005 §7.5.4 EXTERNAL AUTHENTICATE (INS 82): the terminal proves itself.
 pub fn external_authenticate(algorithm: u8, key_ref: u8, cryptogram: &[u8], ne: usize) -> Command {
-    Command::new(0x00, 0x82, algorithm, key_ref).with_data(cryptogram.to_vec()).with_ne(ne)
+    Command::new(0x00, 0x82, algorithm, key_ref)
+        .with_data(cryptogram.to_vec())
+        .with_ne(ne)
 }
 
 /// ISO/IEC 7816-4:2005 §7.5.6 VERIFY (INS 20) with reference data (a formatted PIN).
@@ -163,7 +169,9 @@ pub fn get_response(ne: usize) -> Command {
 /// ISO/IEC 7816-8:2004 §5.2 PERFORM SECURITY OPERATION: COMPUTE DIGITAL SIGNATURE (INS 2A,
 /// P1-P2 9E 9A) over data prepared by the current security environment.
 pub fn pso_compute_digital_signature(data: &[u8], ne: usize) -> Command {
-    Command::new(0x00, 0x2A, 0x9E, 0x9A).with_data(data.to_vec()).with_ne(ne)
+    Command::new(0x00, 0x2A, 0x9E, 0x9A)
+        .with_data(data.to_vec())
+        .with_ne(ne)
 }
 
 #[cfg(test)]
@@ -177,13 +185,28 @@ mod tests {
 
     #[test]
     fn select_variants_match_the_bytes_cards_expect() {
-        assert_eq!(short(select(Select::MasterFile, FileReturn::None)), "00A4000C023F00");
-        assert_eq!(short(select(Select::ChildEf(0x011E), FileReturn::None)), "00A4020C02011E");
-        assert_eq!(short(select(Select::Fid(0x5F00), FileReturn::Fci)), "00A40000025F0000");
-        let aid = [0x60, 0x46, 0x32, 0xFF, 0x00, 0x00, 0x02];
-        assert_eq!(short(select(Select::DfName(&aid), FileReturn::None)), "00A4040C07604632FF000002");
         assert_eq!(
-            short(select(Select::PathFromMf(&[0x5F00, 0xEF02]), FileReturn::Fcp)),
+            short(select(Select::MasterFile, FileReturn::None)),
+            "00A4000C023F00"
+        );
+        assert_eq!(
+            short(select(Select::ChildEf(0x011E), FileReturn::None)),
+            "00A4020C02011E"
+        );
+        assert_eq!(
+            short(select(Select::Fid(0x5F00), FileReturn::Fci)),
+            "00A40000025F0000"
+        );
+        let aid = [0x60, 0x46, 0x32, 0xFF, 0x00, 0x00, 0x02];
+        assert_eq!(
+            short(select(Select::DfName(&aid), FileReturn::None)),
+            "00A4040C07604632FF000002"
+        );
+        assert_eq!(
+            short(select(
+                Select::PathFromMf(&[0x5F00, 0xEF02]),
+                FileReturn::Fcp
+            )),
             "00A40804045F00EF0200"
         );
         assert_eq!(short(select(Select::Parent, FileReturn::None)), "00A4030C");
@@ -195,7 +218,10 @@ mod tests {
         assert!(read_binary(0x8000, 1).is_none());
         assert_eq!(short(read_binary_sfi(0x1E, 0, 4).unwrap()), "00B09E0004");
         assert!(read_binary_sfi(31, 0, 4).is_none());
-        assert_eq!(short(read_binary_odd(0x0001_0000, 256)), "00B1000005540301000000");
+        assert_eq!(
+            short(read_binary_odd(0x0001_0000, 256)),
+            "00B1000005540301000000"
+        );
         assert_eq!(short(read_binary_odd(0, 16)), "00B100000354010010");
     }
 

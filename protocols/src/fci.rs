@@ -111,21 +111,36 @@ mod tests {
 
         // CC1 style: 6F with 81 (allocated) instead of 80.
         let fci = hex::decode("6F0B8102138C8201018302EF02").unwrap();
-        assert_eq!(FileControl::parse(&fci).unwrap().readable_size(), Some(0x138C));
+        assert_eq!(
+            FileControl::parse(&fci).unwrap().readable_size(),
+            Some(0x138C)
+        );
 
         // 6F wrapping 62, with a DF name.
         let df = hex::decode("6F11620F8201388407604632FF0000028A0105").unwrap();
         let fc = FileControl::parse(&df).unwrap();
         assert!(fc.is_df());
-        assert_eq!(fc.df_name.as_deref(), Some(&[0x60, 0x46, 0x32, 0xFF, 0, 0, 2][..]));
+        assert_eq!(
+            fc.df_name.as_deref(),
+            Some(&[0x60, 0x46, 0x32, 0xFF, 0, 0, 2][..])
+        );
         assert_eq!(fc.life_cycle, Some(5));
     }
 
     #[test]
     fn rejects_what_is_not_file_control() {
-        assert_eq!(FileControl::parse(&[0x70, 0x00]).unwrap_err(), FciError::NotATemplate(0x70));
-        assert_eq!(FileControl::parse(&[0x62, 0x02, 0x80, 0x00]).unwrap_err(), FciError::BadValue(0x80));
-        assert_eq!(FileControl::parse(&[0x62, 0x03, 0x83, 0x01, 0x00]).unwrap_err(), FciError::BadValue(0x83));
+        assert_eq!(
+            FileControl::parse(&[0x70, 0x00]).unwrap_err(),
+            FciError::NotATemplate(0x70)
+        );
+        assert_eq!(
+            FileControl::parse(&[0x62, 0x02, 0x80, 0x00]).unwrap_err(),
+            FciError::BadValue(0x80)
+        );
+        assert_eq!(
+            FileControl::parse(&[0x62, 0x03, 0x83, 0x01, 0x00]).unwrap_err(),
+            FciError::BadValue(0x83)
+        );
         assert!(FileControl::parse(&[0x62, 0x05, 0x80]).is_err());
     }
 

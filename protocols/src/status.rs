@@ -285,6 +285,9 @@ mod tests {
 
     #[test]
     fn display_shows_the_hex_value() {
-        assert_eq!(Status::FileNotFound.to_string(), "6A82 (file or application not found)");
+        assert_eq!(
+            Status::FileNotFound.to_string(),
+            "6A82 (file or application not found)"
+        );
     }
 }

@@ -27,7 +27,11 @@ pub enum TlvError {
     #[error("TLV length at offset {0} is encoded on more than four bytes")]
     LengthTooLong(usize),
     #[error("TLV value at offset {offset} claims {len} bytes, only {available} remain")]
-    ValueOverrun { offset: usize, len: usize, available: usize },
+    ValueOverrun {
+        offset: usize,
+        len: usize,
+        available: usize,
+    },
     #[error("tag {0:X} is not a valid BER-TLV tag")]
     InvalidTag(u32),
     #[error("value of {0} bytes is too long for a TLV length field")]
@@ -95,7 +99,11 @@ pub struct Iter<'a> {
 
 /// The data objects at the top level of `input`.
 pub fn iter(input: &[u8]) -> Iter<'_> {
-    Iter { input, pos: 0, failed: false }
+    Iter {
+        input,
+        pos: 0,
+        failed: false,
+    }
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -164,7 +172,11 @@ fn read_one(input: &[u8], start: usize) -> Result<Tlv<'_>, TlvError> {
     };
     let available = input.len() - pos;
     if len > available {
-        return Err(TlvError::ValueOverrun { offset: start, len, available });
+        return Err(TlvError::ValueOverrun {
+            offset: start,
+            len,
+            available,
+        });
     }
     let end = pos + len;
     Ok(Tlv {
@@ -266,7 +278,10 @@ mod tests {
         let mrz = outer.child(0x5F1F).unwrap().unwrap();
         assert_eq!(mrz.value(), b"ABCDEFG");
         assert_eq!(mrz.tag_len(), 2);
-        assert_eq!(find_path(&dg1, &[0x61, 0x5F1F]).unwrap().unwrap().value(), b"ABCDEFG");
+        assert_eq!(
+            find_path(&dg1, &[0x61, 0x5F1F]).unwrap().unwrap().value(),
+            b"ABCDEFG"
+        );
         assert!(find_path(&dg1, &[0x61, 0x5F20]).unwrap().is_none());
     }
 
@@ -283,12 +298,25 @@ mod tests {
     #[test]
     fn malformed_input_is_an_error() {
         assert_eq!(parse_single(&[0x5F]).unwrap_err(), TlvError::Truncated(1));
-        assert_eq!(parse_single(&[0x5F, 0x9F, 0x9F, 0x01, 0x00]).unwrap_err(), TlvError::TagTooLong(0));
-        assert_eq!(parse_single(&[0x61, 0x80, 0x00, 0x00]).unwrap_err(), TlvError::IndefiniteLength(1));
-        assert_eq!(parse_single(&[0x04, 0x85, 1, 1, 1, 1, 1]).unwrap_err(), TlvError::LengthTooLong(1));
+        assert_eq!(
+            parse_single(&[0x5F, 0x9F, 0x9F, 0x01, 0x00]).unwrap_err(),
+            TlvError::TagTooLong(0)
+        );
+        assert_eq!(
+            parse_single(&[0x61, 0x80, 0x00, 0x00]).unwrap_err(),
+            TlvError::IndefiniteLength(1)
+        );
+        assert_eq!(
+            parse_single(&[0x04, 0x85, 1, 1, 1, 1, 1]).unwrap_err(),
+            TlvError::LengthTooLong(1)
+        );
         assert_eq!(
             parse_single(&[0x04, 0x82, 0xFF, 0xFF, 1]).unwrap_err(),
-            TlvError::ValueOverrun { offset: 0, len: 0xFFFF, available: 1 }
+            TlvError::ValueOverrun {
+                offset: 0,
+                len: 0xFFFF,
+                available: 1
+            }
         );
         assert!(parse_single(&[]).is_err());
         assert!(parse_single(&[0x80, 0x01, 0x01, 0x81, 0x00]).is_err());
@@ -314,7 +342,10 @@ mod tests {
 
     #[test]
     fn encode_uses_iso7816_tag_rules() {
-        assert_eq!(encode(0x5F1F, b"AB").unwrap(), vec![0x5F, 0x1F, 0x02, b'A', b'B']);
+        assert_eq!(
+            encode(0x5F1F, b"AB").unwrap(),
+            vec![0x5F, 0x1F, 0x02, b'A', b'B']
+        );
         assert!(encode(0x1F, b"").is_err());
         let c = encode_constructed(0x7C, [&encode(0x80, &[1]).unwrap()[..]]).unwrap();
         assert_eq!(c, vec![0x7C, 0x03, 0x80, 0x01, 0x01]);

@@ -10,7 +10,12 @@
 //! skip with a message, unless `EID_REQUIRE_PCSCD=1` (as in CI), where they fail.
 
 #![forbid(unsafe_code)]
-#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::indexing_slicing
+)]
 
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -40,6 +45,7 @@ pub trait Rig: Send {
 }
 
 /// The card behind the transport trait, in this process.
+#[derive(Debug)]
 pub struct InProcessRig {
     control: VirtualReaderControl,
 }
@@ -136,6 +142,7 @@ pub fn pcscd_available() -> bool {
 }
 
 /// The card behind the real pcscd, through a vpcd slot.
+#[derive(Debug)]
 pub struct PcscRig {
     slot: Slot,
     handle: VpcdHandle,

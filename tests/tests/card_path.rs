@@ -1,6 +1,13 @@
 //! The APDU path end to end, written once and run in both tiers: in-process behind the transport
 //! trait, and behind the real pcscd through vpcd.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use eid_card::session::{LengthPolicy, Session};
 use eid_card::{Error, Transport};
 use eid_hardware_mocks::engine::VirtualCard;
@@ -12,7 +19,6 @@ use openssl::bn::BigNum;
 use openssl::ecdsa::EcdsaSig;
 use openssl::pkey::PKey;
 use openssl::sha::sha256;
-use zeroize_free::pin_block;
 
 /// Runs a scenario on an in-process card and on the same kind of card behind pcscd.
 macro_rules! both_tiers {
@@ -301,12 +307,9 @@ fn detection_recognises_the_test_card(rig: &mut dyn Rig) {
 }
 both_tiers!(detection_recognises_the_test_card, Variant::Full);
 
-mod zeroize_free {
-    use zeroize::Zeroizing;
-    /// ASCII digits padded with FF to eight bytes.
-    pub fn pin_block(pin: &[u8]) -> Zeroizing<Vec<u8>> {
-        let mut block = Zeroizing::new(vec![0xFF; 8]);
-        block[..pin.len()].copy_from_slice(pin);
-        block
-    }
+/// ASCII digits padded with FF to eight bytes, as the test card's PIN objects expect.
+fn pin_block(pin: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
+    let mut block = zeroize::Zeroizing::new(vec![0xFF; 8]);
+    block[..pin.len()].copy_from_slice(pin);
+    block
 }

@@ -1,0 +1,162 @@
+//! The `eid-agent` binary as a user runs it.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use eid_card::pcsc_transport::PcscContext;
+use eid_hardware_mocks::profiles::iso7816_test::{self as test_card, Variant};
+use eid_hardware_mocks::vpcd::VpcdCard;
+use eid_tests::{Slot, pcscd_available, wait_for_card};
+
+const AGENT: &str = env!("CARGO_BIN_EXE_eid-agent");
+
+/// Runs the agent to completion, failing the test if it takes more than 10 s (a hang).
+fn run_bounded(mut command: Command) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("eid-agent hung");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn pcscd_not_running_is_a_typed_error_not_a_hang() {
+    for sub in ["readers", "monitor"] {
+        // pcsc-lite clients look for the daemon where PCSCLITE_CSOCK_NAME says: nobody is there.
+        let mut cmd = Command::new(AGENT);
+        cmd.args([sub, "--json"])
+            .env("PCSCLITE_CSOCK_NAME", "/nonexistent/pcscd.comm");
+        let out = run_bounded(cmd);
+        assert_eq!(out.status.code(), Some(2), "{sub}: {out:?}");
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["error"]["code"], "pcscd-not-running", "{sub}");
+        assert!(json["error"]["remedy"].as_str().unwrap().contains("pcscd"));
+
+        let mut cmd = Command::new(AGENT);
+        cmd.arg(sub)
+            .env("PCSCLITE_CSOCK_NAME", "/nonexistent/pcscd.comm");
+        let out = run_bounded(cmd);
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            text.contains("the smart card service (pcscd) is not running"),
+            "{text}"
+        );
+        assert!(text.contains("what to do:"), "{text}");
+    }
+}
+
+#[test]
+fn readers_lists_the_virtual_readers_and_recognises_the_card() {
+    if !pcscd_available() {
+        return;
+    }
+    let slot = Slot::acquire();
+    let context = PcscContext::establish().unwrap();
+    wait_for_card(&context, &slot.reader_name(), false);
+    let card = test_card::card(Variant::Full).unwrap();
+    let atr = eid_card::hex(card.atr());
+    let _handle = VpcdCard::attach(slot.addr(), card).unwrap();
+    wait_for_card(&context, &slot.reader_name(), true);
+
+    let mut cmd = Command::new(AGENT);
+    cmd.args(["readers", "--json"]);
+    let out = run_bounded(cmd);
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let readers = json["readers"].as_array().unwrap();
+    let ours = readers
+        .iter()
+        .find(|r| r["name"] == slot.reader_name())
+        .expect("our reader is listed");
+    assert_eq!(ours["card_present"], true);
+    assert_eq!(ours["atr"], atr.as_str());
+    assert_eq!(ours["card"]["kind"]["id"], "iso7816-test");
+}
+
+/// Reads JSON lines from a running `eid-agent monitor --json` until `want` matches one.
+fn expect_line(
+    lines: &mpsc::Receiver<serde_json::Value>,
+    want: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .expect("monitor printed the expected event in time");
+        if want(&line) {
+            return line;
+        }
+    }
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn monitor_prints_insert_and_remove_as_they_happen() {
+    if !pcscd_available() {
+        return;
+    }
+    let slot = Slot::acquire();
+    let reader = slot.reader_name();
+    let context = PcscContext::establish().unwrap();
+    wait_for_card(&context, &reader, false);
+
+    let mut child = Killed(
+        Command::new(AGENT)
+            .args(["monitor", "--json"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str(&line)
+                && tx.send(v).is_err()
+            {
+                return;
+            }
+        }
+    });
+    expect_line(&rx, |v| {
+        v["event"] == "reader-added" && v["reader"] == reader.as_str()
+    });
+
+    let card = test_card::card(Variant::Full).unwrap();
+    let atr = eid_card::hex(card.atr());
+    let mut handle = VpcdCard::attach(slot.addr(), card).unwrap();
+    let inserted = expect_line(&rx, |v| {
+        v["event"] == "card-inserted" && v["reader"] == reader.as_str()
+    });
+    assert_eq!(inserted["atr"], atr.as_str());
+    handle.remove();
+    expect_line(&rx, |v| {
+        v["event"] == "card-removed" && v["reader"] == reader.as_str()
+    });
+}
