@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 # Tests that need pcscd fail instead of skipping when it is missing.
 export EID_REQUIRE_PCSCD=1
+# This script started (or checked) pcscd itself, so the restart test may bounce it.
+export EID_TEST_RESTART_PCSCD=1
 
 echo "== fmt"
 cargo fmt --all -- --check

@@ -151,21 +151,38 @@ impl Monitor {
             }
             Err(e) => return Err(e.into()),
         }
-        let mut events = Vec::new();
         let pnp_changed = self
             .states
             .first()
             .is_some_and(|s| s.event_state().contains(State::CHANGED));
+        let mut events = self.diff(true);
+        let reader_gone = self.states.iter().skip(1).any(|s| {
+            s.event_state()
+                .intersects(State::UNKNOWN | State::UNAVAILABLE)
+        });
+        if let Some(pnp) = self.states.first_mut() {
+            pnp.sync_current_state();
+        }
+        if pnp_changed || reader_gone {
+            events.extend(self.rebuild_states()?);
+        }
+        Ok(events)
+    }
+
+    /// Compares what pcscd just reported for each reader with what we knew, records it, and
+    /// returns the card events. With `only_changed`, readers pcscd did not flag are skipped.
+    fn diff(&mut self, only_changed: bool) -> Vec<Event> {
+        let mut events = Vec::new();
         for state in self.states.iter_mut().skip(1) {
             let es = state.event_state();
-            if !es.contains(State::CHANGED) {
+            if only_changed && !es.contains(State::CHANGED) {
+                continue;
+            }
+            if es.intersects(State::UNKNOWN | State::UNAVAILABLE) {
+                // The reader went away; the reader-list rebuild reports it.
                 continue;
             }
             let reader = state.name().to_string_lossy().into_owned();
-            if es.intersects(State::UNKNOWN | State::UNAVAILABLE) {
-                // The reader went away; the PnP rebuild below reports it.
-                continue;
-            }
             let present = es.contains(State::PRESENT);
             let count = state.event_count();
             let before = self.known.get(&reader).cloned().unwrap_or(Known {
@@ -186,17 +203,7 @@ impl Monitor {
             self.known.insert(reader, Known { present, count });
             state.sync_current_state();
         }
-        let reader_gone = self.states.iter().skip(1).any(|s| {
-            s.event_state()
-                .intersects(State::UNKNOWN | State::UNAVAILABLE)
-        });
-        if let Some(pnp) = self.states.first_mut() {
-            pnp.sync_current_state();
-        }
-        if pnp_changed || reader_gone {
-            events.extend(self.rebuild_states()?);
-        }
-        Ok(events)
+        events
     }
 
     /// After [`Error::PcscdStopped`]: waits until pcscd is back (checking every `retry`, the only
@@ -211,7 +218,17 @@ impl Monitor {
                     for state in &mut self.states {
                         *state = ReaderState::new(state.name().to_owned(), State::UNAWARE);
                     }
-                    return self.rebuild_states();
+                    let mut events = self.rebuild_states()?;
+                    // Read every reader now: a new pcscd counts card events afresh, so what
+                    // changed while it was down is only visible by comparing with what we knew.
+                    self.context
+                        .get_status_change(Duration::ZERO, &mut self.states)
+                        .or_else(ignore_timeout)?;
+                    events.extend(self.diff(false));
+                    if let Some(pnp) = self.states.first_mut() {
+                        pnp.sync_current_state();
+                    }
+                    return Ok(events);
                 }
                 Err(Error::PcscdNotRunning) => std::thread::sleep(retry),
                 Err(e) => return Err(e),

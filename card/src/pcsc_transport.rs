@@ -197,7 +197,11 @@ impl PcscTransport {
 }
 
 fn transmit_on(link: Link<'_>, buffer: &mut [u8], command: &[u8]) -> Result<Vec<u8>, Error> {
-    let response = link.card.transmit(command, buffer).map(<[u8]>::to_vec)?;
+    let response = link
+        .card
+        .transmit(command, buffer)
+        .map(<[u8]>::to_vec)
+        .map_err(connected_error)?;
     if response.len() < 2 {
         // No status word. Some drivers (vpcd among them) report a card pulled out during the
         // exchange this way rather than with SCARD_W_REMOVED_CARD, before pcscd itself has
@@ -206,6 +210,15 @@ fn transmit_on(link: Link<'_>, buffer: &mut [u8], command: &[u8]) -> Result<Vec<
         link.card_still_there()?;
     }
     Ok(response)
+}
+
+/// A PC/SC error on a connection that was working: "no service" there means pcscd went away
+/// under us (stopped or restarted), not that it was never running.
+fn connected_error(e: pcsc::Error) -> Error {
+    match e {
+        pcsc::Error::NoService => Error::PcscdStopped,
+        e => e.into(),
+    }
 }
 
 /// What a transmit needs to tell a removed card from a malformed answer.
@@ -276,7 +289,7 @@ impl Transport for PcscTransport {
             caps,
             buffer,
         } = self;
-        let transaction = card.transaction()?;
+        let transaction = card.transaction().map_err(connected_error)?;
         Ok(Box::new(PcscTransaction {
             transaction,
             context,
@@ -294,7 +307,8 @@ impl Transport for PcscTransport {
             Disposition::LeaveCard
         };
         self.card
-            .reconnect(ShareMode::Shared, Protocols::ANY, init)?;
+            .reconnect(ShareMode::Shared, Protocols::ANY, init)
+            .map_err(connected_error)?;
         self.atr = self.card.status2_owned()?.atr().to_vec();
         Ok(())
     }

@@ -1,0 +1,141 @@
+//! pcscd stops and comes back while the agent is connected and watching: every call in flight
+//! ends in a typed error (no panic, no hang), and the monitor and new connections recover.
+//!
+//! This test kills and restarts the machine's pcscd, so it runs only when
+//! `EID_TEST_RESTART_PCSCD=1` (set by scripts/test.sh, which started that pcscd itself).
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use eid_card::monitor::{Event, Monitor};
+use eid_card::pcsc_transport::PcscContext;
+use eid_card::session::Session;
+use eid_card::{Error, Transport};
+use eid_hardware_mocks::profiles::iso7816_test::{self as test_card, Variant};
+use eid_hardware_mocks::vpcd::VpcdCard;
+use eid_tests::{Slot, pcscd_available, wait_for_card};
+
+fn pcscd_running() -> bool {
+    Command::new("pgrep")
+        .args(["-x", "pcscd"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn stop_pcscd() {
+    assert!(
+        Command::new("pkill")
+            .args(["-x", "pcscd"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pcscd_running() {
+        assert!(Instant::now() < deadline, "pcscd did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn start_pcscd() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/start-pcscd.sh");
+    assert!(
+        Command::new(script).status().unwrap().success(),
+        "pcscd did not come back"
+    );
+}
+
+/// Brings pcscd back even when the test fails half-way, so later tests find it running.
+struct RestartOnDrop;
+
+impl Drop for RestartOnDrop {
+    fn drop(&mut self) {
+        if !pcscd_running() {
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/start-pcscd.sh");
+            let _ = Command::new(script).status();
+        }
+    }
+}
+
+#[test]
+fn pcscd_restart_ends_in_typed_errors_and_everything_recovers() {
+    if std::env::var_os("EID_TEST_RESTART_PCSCD").is_none_or(|v| v != "1") {
+        eprintln!("SKIPPED: set EID_TEST_RESTART_PCSCD=1 to let this test restart pcscd");
+        return;
+    }
+    if !pcscd_available() {
+        return;
+    }
+    let slot = Slot::acquire();
+    let reader = slot.reader_name();
+    let context = PcscContext::establish().unwrap();
+    wait_for_card(&context, &reader, false);
+    let mut handle =
+        VpcdCard::attach(slot.addr(), test_card::card(Variant::Full).unwrap()).unwrap();
+    wait_for_card(&context, &reader, true);
+    let mut transport = context.connect(&reader).unwrap();
+    let mut monitor = Monitor::new(&context).unwrap();
+    monitor.initial_events().unwrap();
+
+    let _restart = RestartOnDrop;
+    stop_pcscd();
+
+    // The connection in hand and the monitor both say the service went away.
+    let err = Session::new(&mut transport)
+        .read_file(&[test_card::APP_FID, test_card::EF_SMALL])
+        .unwrap_err();
+    assert!(matches!(err, Error::PcscdStopped), "transmit: {err:?}");
+    assert!(err.is_retryable());
+    let err = monitor.wait(Some(Duration::from_secs(5))).unwrap_err();
+    assert!(matches!(err, Error::PcscdStopped), "monitor: {err:?}");
+    // A new client is told the service is not running.
+    let err = PcscContext::establish()
+        .and_then(|c| c.reader_names())
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::PcscdNotRunning | Error::PcscdStopped),
+        "establish: {err:?}"
+    );
+    drop(transport);
+    drop(context);
+
+    start_pcscd();
+    // The virtual card reconnects to the new vpcd, as a card sits in a reader across a restart.
+    handle.remove();
+    handle.insert().unwrap();
+
+    let events = monitor
+        .reestablish(Duration::from_millis(100), 100)
+        .unwrap();
+    let context = PcscContext::establish().unwrap();
+    wait_for_card(&context, &reader, true);
+    let mut later = events;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !later
+        .iter()
+        .any(|e| matches!(e, Event::CardInserted { reader: r, .. } if *r == reader))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no card-inserted event after the restart: {later:?}"
+        );
+        match monitor.wait(Some(Duration::from_secs(2))) {
+            Ok(events) => later.extend(events),
+            Err(Error::Timeout) => {}
+            Err(e) => panic!("monitor after restart: {e:?}"),
+        }
+    }
+    let mut transport = context.connect(&reader).unwrap();
+    let data = Session::new(&mut transport)
+        .read_file(&[test_card::APP_FID, test_card::EF_SMALL])
+        .unwrap();
+    assert_eq!(data, test_card::test_file(test_card::EF_SMALL).unwrap());
+    let _ = transport.atr();
+}
