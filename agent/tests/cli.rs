@@ -12,7 +12,6 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use eid_card::pcsc_transport::PcscContext;
 use eid_hardware_mocks::profiles::iso7816_test::{self as test_card, Variant};
 use eid_hardware_mocks::vpcd::VpcdCard;
 use eid_tests::{Slot, pcscd_available, wait_for_card};
@@ -68,9 +67,7 @@ fn readers_lists_the_virtual_readers_and_recognises_the_card() {
     if !pcscd_available() {
         return;
     }
-    let slot = Slot::acquire();
-    let context = PcscContext::establish().unwrap();
-    wait_for_card(&context, &slot.reader_name(), false);
+    let (slot, context) = Slot::acquire_empty();
     let card = test_card::card(Variant::Full).unwrap();
     let atr = eid_card::hex(card.atr());
     let _handle = VpcdCard::attach(slot.addr(), card).unwrap();
@@ -121,10 +118,8 @@ fn monitor_prints_insert_and_remove_as_they_happen() {
     if !pcscd_available() {
         return;
     }
-    let slot = Slot::acquire();
+    let (slot, _context) = Slot::acquire_empty();
     let reader = slot.reader_name();
-    let context = PcscContext::establish().unwrap();
-    wait_for_card(&context, &reader, false);
 
     let mut child = Killed(
         Command::new(AGENT)

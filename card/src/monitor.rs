@@ -105,25 +105,7 @@ impl Monitor {
             .or_else(ignore_timeout)?;
         let mut events = Vec::new();
         for state in self.states.iter_mut().skip(1) {
-            let reader = state.name().to_string_lossy().into_owned();
-            let present = state.event_state().contains(State::PRESENT);
-            events.push(Event::ReaderAdded {
-                reader: reader.clone(),
-            });
-            if present {
-                events.push(Event::CardInserted {
-                    reader: reader.clone(),
-                    atr: state.atr().to_vec(),
-                });
-            }
-            self.known.insert(
-                reader,
-                Known {
-                    present,
-                    count: state.event_count(),
-                },
-            );
-            state.sync_current_state();
+            events.extend(announce(&mut self.known, state));
         }
         if let Some(pnp) = self.states.first_mut() {
             pnp.sync_current_state();
@@ -299,28 +281,36 @@ impl Monitor {
                 if !new_readers.contains(&reader) {
                     continue;
                 }
-                let present = state.event_state().contains(State::PRESENT);
-                events.push(Event::ReaderAdded {
-                    reader: reader.clone(),
-                });
-                if present {
-                    events.push(Event::CardInserted {
-                        reader: reader.clone(),
-                        atr: state.atr().to_vec(),
-                    });
-                }
-                self.known.insert(
-                    reader,
-                    Known {
-                        present,
-                        count: state.event_count(),
-                    },
-                );
-                state.sync_current_state();
+                events.extend(announce(&mut self.known, state));
             }
         }
         Ok(events)
     }
+}
+
+/// A reader seen for the first time: it is added, with its card if one is in it. Records what we
+/// now know and acknowledges the state.
+fn announce(known: &mut BTreeMap<String, Known>, state: &mut ReaderState) -> Vec<Event> {
+    let reader = state.name().to_string_lossy().into_owned();
+    let present = state.event_state().contains(State::PRESENT);
+    let mut events = vec![Event::ReaderAdded {
+        reader: reader.clone(),
+    }];
+    if present {
+        events.push(Event::CardInserted {
+            reader: reader.clone(),
+            atr: state.atr().to_vec(),
+        });
+    }
+    known.insert(
+        reader,
+        Known {
+            present,
+            count: state.event_count(),
+        },
+    );
+    state.sync_current_state();
+    events
 }
 
 fn ignore_timeout(e: pcsc::Error) -> Result<(), Error> {

@@ -110,6 +110,15 @@ impl Slot {
             slots = SLOT_FREED.wait(slots).unwrap_or_else(|p| p.into_inner());
         }
     }
+    /// A free slot with no card in it (an earlier test's card must have gone), and a PC/SC
+    /// context to watch it. Call after [`pcscd_available`].
+    pub fn acquire_empty() -> (Slot, PcscContext) {
+        let slot = Slot::acquire();
+        let context = PcscContext::establish().expect("pcscd");
+        wait_for_card(&context, &slot.reader_name(), false);
+        (slot, context)
+    }
+
     pub fn reader_name(&self) -> String {
         format!("Virtual PCD 00 {:02}", self.index)
     }
@@ -156,10 +165,7 @@ impl PcscRig {
         if !pcscd_available() {
             return None;
         }
-        let slot = Slot::acquire();
-        let context = PcscContext::establish().expect("pcscd");
-        // A card left in the slot by an earlier test must have gone.
-        wait_for_card(&context, &slot.reader_name(), false);
+        let (slot, context) = Slot::acquire_empty();
         let handle = vpcd::VpcdCard::attach(slot.addr(), card).expect("vpcd accepts the card");
         wait_for_card(&context, &slot.reader_name(), true);
         Some(PcscRig {

@@ -17,7 +17,7 @@ use eid_card::monitor::{Event, Monitor};
 use eid_card::pcsc_transport::PcscContext;
 use eid_hardware_mocks::profiles::iso7816_test::{self as test_card, Variant};
 use eid_hardware_mocks::vpcd::VpcdCard;
-use eid_tests::{Slot, pcscd_available, wait_for_card};
+use eid_tests::{Slot, pcscd_available};
 
 #[test]
 fn virtual_readers_are_listed() {
@@ -47,10 +47,8 @@ fn attaching_and_closing_the_virtual_card_raise_insert_and_remove_events() {
     if !pcscd_available() {
         return;
     }
-    let slot = Slot::acquire();
+    let (slot, context) = Slot::acquire_empty();
     let reader = slot.reader_name();
-    let context = PcscContext::establish().unwrap();
-    wait_for_card(&context, &reader, false);
 
     let mut monitor = Monitor::new(&context).unwrap();
     let initial = monitor.initial_events().unwrap();

@@ -73,10 +73,8 @@ fn pcscd_restart_ends_in_typed_errors_and_everything_recovers() {
     if !pcscd_available() {
         return;
     }
-    let slot = Slot::acquire();
+    let (slot, context) = Slot::acquire_empty();
     let reader = slot.reader_name();
-    let context = PcscContext::establish().unwrap();
-    wait_for_card(&context, &reader, false);
     let mut handle =
         VpcdCard::attach(slot.addr(), test_card::card(Variant::Full).unwrap()).unwrap();
     wait_for_card(&context, &reader, true);

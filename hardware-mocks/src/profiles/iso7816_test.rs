@@ -24,7 +24,7 @@ use crate::engine::{
 };
 
 /// The application's DF name: `F0 45 49 44 2D 54 45 53 54`.
-pub const AID: &[u8] = b"\xF0EID-TEST";
+pub const AID: &[u8] = eid_card::detect::TEST_CARD_AID;
 /// The application DF.
 pub const APP_FID: u16 = 0x5000;
 /// EF.DIR, in the MF.
