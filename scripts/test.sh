@@ -24,4 +24,8 @@ cargo check --quiet --manifest-path fuzz/Cargo.toml
 echo "== benchmark: our session layer against raw PC/SC on the same virtual card (figures, not a gate)"
 EID_BENCH_ROUNDS=${EID_BENCH_ROUNDS:-15} cargo bench --quiet -p eid-tests --bench apdu_overhead
 echo "== tests (in-process tier and real pcscd + vpcd tier)"
-cargo test --workspace --quiet
+log=$(mktemp)
+cargo test --workspace --quiet 2>&1 | tee "$log"
+# One closing line for the whole run (cargo's own last line is a crate's doc tests).
+grep -E '^test result:' "$log" | awk '{p += $4; f += $6} END {printf "tests: %d passed, %d failed\n", p, f}'
+rm -f "$log"
