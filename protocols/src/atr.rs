@@ -59,6 +59,7 @@ impl Atr {
         let k = usize::from(t0 & 0x0F);
         let mut presence = t0 >> 4;
         let mut protocols = Vec::new();
+        let mut indicated = Vec::new();
         loop {
             // TAi, TBi, TCi are skipped; only TDi matters here.
             let skip = usize::from((presence & 0x7).count_ones() as u8);
@@ -69,7 +70,9 @@ impl Atr {
             let (&td, after) = rest.split_first().ok_or(truncated)?;
             rest = after;
             let t = td & 0x0F;
-            if !protocols.contains(&t) {
+            indicated.push(t);
+            // T=15 announces global interface bytes, not a transmission protocol.
+            if t != 15 && !protocols.contains(&t) {
                 protocols.push(t);
             }
             presence = td >> 4;
@@ -79,7 +82,8 @@ impl Atr {
         if protocols.is_empty() {
             protocols.push(0);
         }
-        let needs_tck = protocols.iter().any(|&t| t != 0);
+        // ISO/IEC 7816-3 §8.2.5: TCK is absent only when T=0 alone is indicated.
+        let needs_tck = indicated.iter().any(|&t| t != 0);
         let tck_valid = if needs_tck {
             let (_, after) = rest.split_first().ok_or(truncated)?;
             rest = after;
@@ -198,6 +202,17 @@ mod tests {
         assert_eq!(parsed.tck_valid, Some(true));
         let caps = parsed.card_capabilities().unwrap();
         assert!(caps.command_chaining && caps.extended_length);
+    }
+
+    #[test]
+    fn t15_is_not_a_protocol_but_requires_tck() {
+        // TD1 = 80 (TD2 follows, T=0), TD2 = 1F (TA3 follows, T=15), TA3 = 03, then TCK.
+        let mut atr = vec![0x3B, 0x80, 0x80, 0x1F, 0x03];
+        let tck = atr[1..].iter().fold(0u8, |a, b| a ^ b);
+        atr.push(tck);
+        let parsed = Atr::parse(&atr).unwrap();
+        assert_eq!(parsed.protocols, vec![0]);
+        assert_eq!(parsed.tck_valid, Some(true));
     }
 
     #[test]
