@@ -25,7 +25,7 @@ pub enum Error {
     #[error("the reader was disconnected")]
     ReaderRemoved,
     /// There is no card in the reader. User's situation; retryable.
-    #[error("there is no card in reader {0:?}")]
+    #[error("there is no card in {}", reader_label(.0))]
     NoCard(String),
     /// The card was removed during the operation. User's action; retryable after re-insertion.
     #[error("the card was removed")]
@@ -70,6 +70,15 @@ pub enum Error {
     /// Any other PC/SC failure, with the PC/SC code for the logs. System's or bug.
     #[error("smart card service error {code:#010X}: {message}")]
     Pcsc { code: u32, message: String },
+}
+
+/// `the reader` when PC/SC did not say which, `reader "NAME"` otherwise.
+fn reader_label(reader: &str) -> String {
+    if reader.is_empty() {
+        "the reader".to_owned()
+    } else {
+        format!("reader {reader:?}")
+    }
 }
 
 impl Error {
@@ -171,5 +180,58 @@ impl From<pcsc::Error> for Error {
                 message: other.to_string(),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_reader_only_when_known() {
+        assert_eq!(
+            Error::NoCard("ACS ACR39U".into()).to_string(),
+            "there is no card in reader \"ACS ACR39U\""
+        );
+        assert_eq!(
+            Error::from(pcsc::Error::NoSmartcard).to_string(),
+            "there is no card in the reader"
+        );
+    }
+
+    #[test]
+    fn pcsc_codes_map_to_what_the_user_can_act_on() {
+        assert!(matches!(
+            Error::from(pcsc::Error::NoService),
+            Error::PcscdNotRunning
+        ));
+        assert!(matches!(
+            Error::from(pcsc::Error::RemovedCard),
+            Error::CardRemoved
+        ));
+        assert!(matches!(
+            Error::from(pcsc::Error::ResetCard),
+            Error::CardReset
+        ));
+        assert!(matches!(
+            Error::from(pcsc::Error::SharingViolation),
+            Error::CardBusy
+        ));
+        assert!(matches!(
+            Error::from(pcsc::Error::ReaderUnavailable),
+            Error::ReaderRemoved
+        ));
+        let other = Error::from(pcsc::Error::InsufficientBuffer);
+        assert!(
+            matches!(
+                other,
+                Error::Pcsc {
+                    code: 0x8010_0008,
+                    ..
+                }
+            ),
+            "{other:?}"
+        );
+        assert!(!other.is_retryable());
     }
 }
