@@ -155,3 +155,41 @@ fn monitor_prints_insert_and_remove_as_they_happen() {
         v["event"] == "card-removed" && v["reader"] == reader.as_str()
     });
 }
+
+#[test]
+fn readers_reports_a_card_held_by_another_application_as_busy() {
+    if !pcscd_available() {
+        return;
+    }
+    let (slot, context) = Slot::acquire_empty();
+    let _card = VpcdCard::attach(slot.addr(), test_card::card(Variant::Full).unwrap()).unwrap();
+    wait_for_card(&context, &slot.reader_name(), true);
+    let name = std::ffi::CString::new(slot.reader_name()).unwrap();
+    let other = pcsc::Context::establish(pcsc::Scope::User).unwrap();
+    let _held = other
+        .connect(&name, pcsc::ShareMode::Exclusive, pcsc::Protocols::ANY)
+        .unwrap();
+
+    let mut cmd = Command::new(AGENT);
+    cmd.args(["readers", "--json"]);
+    let out = run_bounded(cmd);
+    // The listing still works; the busy card is reported with its code and remedy.
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ours = json["readers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == slot.reader_name())
+        .expect("our reader is listed")
+        .clone();
+    assert_eq!(ours["card_present"], true);
+    assert!(ours["card"].is_null());
+    assert_eq!(ours["card_error"]["code"], "card-busy");
+    assert!(
+        ours["card_error"]["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("other program")
+    );
+}

@@ -131,3 +131,35 @@ fn a_blocked_wait_is_cancelled_from_another_thread() {
     assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
     waiter.join().unwrap();
 }
+
+#[test]
+fn a_card_held_exclusively_by_another_application_is_busy_until_released() {
+    if !pcscd_available() {
+        return;
+    }
+    let (slot, context) = Slot::acquire_empty();
+    let reader = slot.reader_name();
+    let _card = VpcdCard::attach(slot.addr(), test_card::card(Variant::Full).unwrap()).unwrap();
+    eid_tests::wait_for_card(&context, &reader, true);
+
+    // Another program takes the card for itself.
+    let other = pcsc::Context::establish(pcsc::Scope::User).unwrap();
+    let name = std::ffi::CString::new(reader.clone()).unwrap();
+    let held = other
+        .connect(&name, pcsc::ShareMode::Exclusive, pcsc::Protocols::ANY)
+        .unwrap();
+    let err = context.connect(&reader).unwrap_err();
+    assert!(matches!(err, Error::CardBusy), "{err:?}");
+    assert!(err.is_retryable());
+    assert_eq!(err.code(), "card-busy");
+
+    // Once it lets go, the card is ours.
+    held.disconnect(pcsc::Disposition::LeaveCard)
+        .map_err(|(_, e)| e)
+        .unwrap();
+    let mut transport = context.connect(&reader).unwrap();
+    let data = eid_card::Session::new(&mut transport)
+        .read_file(&[test_card::APP_FID, test_card::EF_SMALL])
+        .unwrap();
+    assert_eq!(data, test_card::test_file(test_card::EF_SMALL).unwrap());
+}
