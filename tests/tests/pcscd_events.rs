@@ -30,12 +30,16 @@ fn virtual_readers_are_listed() {
     assert!(names.contains(&"Virtual PCD 00 01".to_owned()), "{names:?}");
 }
 
-/// Waits for the next non-empty batch of events (5 s at most).
-fn next_events(monitor: &mut Monitor) -> Vec<Event> {
+/// The next batch of events that concern `reader`: tests in other slots move their cards at the
+/// same time, and the monitor reports every reader. Each wait is bounded (5 s).
+fn next_events_for(monitor: &mut Monitor, reader: &str) -> Vec<Event> {
     loop {
-        let events = monitor
+        let events: Vec<Event> = monitor
             .wait(Some(Duration::from_secs(5)))
-            .expect("an event within 5 s");
+            .expect("an event within 5 s")
+            .into_iter()
+            .filter(|e| concerns(e, reader))
+            .collect();
         if !events.is_empty() {
             return events;
         }
@@ -67,10 +71,7 @@ fn attaching_and_closing_the_virtual_card_raise_insert_and_remove_events() {
     let card = test_card::card(Variant::Full).unwrap();
     let atr = card.atr().to_vec();
     let mut handle = VpcdCard::attach(slot.addr(), card).unwrap();
-    let events: Vec<Event> = next_events(&mut monitor)
-        .into_iter()
-        .filter(|e| concerns(e, &reader))
-        .collect();
+    let events = next_events_for(&mut monitor, &reader);
     assert_eq!(
         events,
         vec![Event::CardInserted {
@@ -80,10 +81,7 @@ fn attaching_and_closing_the_virtual_card_raise_insert_and_remove_events() {
     );
 
     handle.remove();
-    let events: Vec<Event> = next_events(&mut monitor)
-        .into_iter()
-        .filter(|e| concerns(e, &reader))
-        .collect();
+    let events = next_events_for(&mut monitor, &reader);
     assert_eq!(
         events,
         vec![Event::CardRemoved {
