@@ -359,6 +359,17 @@ mod tests {
         assert!(vpcd.is_closed());
     }
 
+    /// The connector notices a closed connection on its own thread: give it a second.
+    fn wait_detached(handle: &VpcdHandle) {
+        for _ in 0..100 {
+            if !handle.is_attached() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the card is still attached after 1 s");
+    }
+
     #[test]
     fn remove_after_apdus_and_reinsert() {
         let (listener, addr) = listener();
@@ -370,13 +381,7 @@ mod tests {
         let pin = b"\x00\x20\x00\x81\x08\x31\x32\x33\x34\xFF\xFF\xFF\xFF";
         assert_eq!(vpcd.exchange(pin).unwrap(), [0x90, 0x00]);
         assert!(vpcd.exchange(SELECT_APP).is_err());
-        for _ in 0..100 {
-            if !handle.is_attached() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert!(!handle.is_attached());
+        wait_detached(&handle);
 
         handle.insert().unwrap();
         let mut vpcd = FakeVpcd::accept(&listener);
@@ -394,13 +399,7 @@ mod tests {
         let mut handle = VpcdCard::attach(addr, card).unwrap();
         let vpcd = FakeVpcd::accept(&listener);
         drop(vpcd);
-        for _ in 0..100 {
-            if !handle.is_attached() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert!(!handle.is_attached());
+        wait_detached(&handle);
         drop(listener);
         assert!(handle.insert().is_err());
     }
