@@ -15,7 +15,7 @@ use std::time::Duration;
 use pcsc::{Context, ReaderState, State};
 
 use crate::Error;
-use crate::pcsc_transport::{PcscContext, pnp_notification};
+use crate::pcsc_transport::{PcscContext, connected_error, pnp_notification};
 
 /// What changed.
 #[derive(Clone, PartialEq, Eq, Debug, serde::Serialize)]
@@ -126,12 +126,9 @@ impl Monitor {
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Vec<Event>, Error> {
         match self.context.get_status_change(timeout, &mut self.states) {
             Ok(()) => {}
-            Err(
-                pcsc::Error::NoService | pcsc::Error::ServiceStopped | pcsc::Error::InvalidHandle,
-            ) => {
-                return Err(Error::PcscdStopped);
-            }
-            Err(e) => return Err(e.into()),
+            // A context pcscd no longer knows (it restarted) is as good as a stopped service.
+            Err(pcsc::Error::InvalidHandle) => return Err(Error::PcscdStopped),
+            Err(e) => return Err(connected_error(e)),
         }
         let pnp_changed = self
             .states

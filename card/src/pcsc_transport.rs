@@ -212,11 +212,15 @@ fn transmit_on(link: Link<'_>, buffer: &mut [u8], command: &[u8]) -> Result<Vec<
     Ok(response)
 }
 
-/// A PC/SC error on a connection that was working: "no service" there means pcscd went away
-/// under us (stopped or restarted), not that it was never running.
-fn connected_error(e: pcsc::Error) -> Error {
+/// A PC/SC error on a connection or wait that was working. There, "no service" means pcscd went
+/// away under us (stopped or restarted), not that it was never running; and pcsc-lite answers a
+/// call that was in flight when the daemon died with "internal communications error" (its socket
+/// to pcscd broke).
+pub(crate) fn connected_error(e: pcsc::Error) -> Error {
     match e {
-        pcsc::Error::NoService => Error::PcscdStopped,
+        pcsc::Error::NoService | pcsc::Error::CommError | pcsc::Error::ServiceStopped => {
+            Error::PcscdStopped
+        }
         e => e.into(),
     }
 }

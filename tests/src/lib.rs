@@ -258,3 +258,65 @@ impl Rig for PcscRig {
         self.handle.apdu_count()
     }
 }
+
+/// Stopping and starting the machine's pcscd, for the tests that show what a restart does.
+/// They run only when `EID_TEST_RESTART_PCSCD=1` (set by scripts/test.sh, which started that
+/// pcscd itself); test binaries run one after another, so no other test loses pcscd meanwhile.
+pub mod restart {
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    /// Whether this run may restart pcscd; prints why not when it may not.
+    pub fn allowed() -> bool {
+        let allowed = std::env::var_os("EID_TEST_RESTART_PCSCD").is_some_and(|v| v == "1");
+        if !allowed {
+            eprintln!("SKIPPED: set EID_TEST_RESTART_PCSCD=1 to let this test restart pcscd");
+        }
+        allowed
+    }
+
+    pub fn pcscd_running() -> bool {
+        Command::new("pgrep")
+            .args(["-x", "pcscd"])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Stops pcscd and waits (10 s at most) until it has gone.
+    pub fn stop_pcscd() {
+        assert!(
+            Command::new("pkill")
+                .args(["-x", "pcscd"])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pcscd_running() {
+            assert!(Instant::now() < deadline, "pcscd did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts pcscd with the project's script, which waits until the vpcd readers answer.
+    pub fn start_pcscd() {
+        assert!(
+            Command::new(SCRIPT).status().unwrap().success(),
+            "pcscd did not come back"
+        );
+    }
+
+    const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/start-pcscd.sh");
+
+    /// Brings pcscd back even when a test fails half-way, so later tests find it running.
+    #[derive(Debug)]
+    pub struct RestartOnDrop;
+
+    impl Drop for RestartOnDrop {
+        fn drop(&mut self) {
+            if !pcscd_running() {
+                let _ = Command::new(SCRIPT).status();
+            }
+        }
+    }
+}

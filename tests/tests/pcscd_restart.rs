@@ -11,7 +11,6 @@
     clippy::indexing_slicing
 )]
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use eid_card::monitor::{Event, Monitor};
@@ -20,57 +19,11 @@ use eid_card::session::Session;
 use eid_card::{Error, Transport};
 use eid_hardware_mocks::profiles::iso7816_test::{self as test_card, Variant};
 use eid_hardware_mocks::vpcd::VpcdCard;
-use eid_tests::{Slot, pcscd_available, wait_for_card};
-
-fn pcscd_running() -> bool {
-    Command::new("pgrep")
-        .args(["-x", "pcscd"])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn stop_pcscd() {
-    assert!(
-        Command::new("pkill")
-            .args(["-x", "pcscd"])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while pcscd_running() {
-        assert!(Instant::now() < deadline, "pcscd did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn start_pcscd() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/start-pcscd.sh");
-    assert!(
-        Command::new(script).status().unwrap().success(),
-        "pcscd did not come back"
-    );
-}
-
-/// Brings pcscd back even when the test fails half-way, so later tests find it running.
-struct RestartOnDrop;
-
-impl Drop for RestartOnDrop {
-    fn drop(&mut self) {
-        if !pcscd_running() {
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/start-pcscd.sh");
-            let _ = Command::new(script).status();
-        }
-    }
-}
+use eid_tests::{Slot, pcscd_available, restart, wait_for_card};
 
 #[test]
 fn pcscd_restart_ends_in_typed_errors_and_everything_recovers() {
-    if std::env::var_os("EID_TEST_RESTART_PCSCD").is_none_or(|v| v != "1") {
-        eprintln!("SKIPPED: set EID_TEST_RESTART_PCSCD=1 to let this test restart pcscd");
-        return;
-    }
-    if !pcscd_available() {
+    if !restart::allowed() || !pcscd_available() {
         return;
     }
     let (slot, context) = Slot::acquire_empty();
@@ -81,9 +34,21 @@ fn pcscd_restart_ends_in_typed_errors_and_everything_recovers() {
     let mut transport = context.connect(&reader).unwrap();
     let mut monitor = Monitor::new(&context).unwrap();
     monitor.initial_events().unwrap();
+    // A second monitor is blocked in its wait when pcscd dies (the agent's usual state).
+    let mut blocked = Monitor::new(&context).unwrap();
+    blocked.initial_events().unwrap();
+    let blocked = std::thread::spawn(move || {
+        loop {
+            match blocked.wait(Some(Duration::from_secs(20))) {
+                Ok(events) if events.is_empty() => continue,
+                other => return other,
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(200));
 
-    let _restart = RestartOnDrop;
-    stop_pcscd();
+    let _restart = restart::RestartOnDrop;
+    restart::stop_pcscd();
 
     // The connection in hand and the monitor both say the service went away.
     let err = Session::new(&mut transport)
@@ -93,6 +58,11 @@ fn pcscd_restart_ends_in_typed_errors_and_everything_recovers() {
     assert!(err.is_retryable());
     let err = monitor.wait(Some(Duration::from_secs(5))).unwrap_err();
     assert!(matches!(err, Error::PcscdStopped), "monitor: {err:?}");
+    let err = blocked.join().unwrap().unwrap_err();
+    assert!(
+        matches!(err, Error::PcscdStopped),
+        "blocked monitor: {err:?}"
+    );
     // A new client is told the service is not running.
     let err = PcscContext::establish()
         .and_then(|c| c.reader_names())
@@ -104,7 +74,7 @@ fn pcscd_restart_ends_in_typed_errors_and_everything_recovers() {
     drop(transport);
     drop(context);
 
-    start_pcscd();
+    restart::start_pcscd();
     // The virtual card reconnects to the new vpcd, as a card sits in a reader across a restart.
     handle.remove();
     handle.insert().unwrap();
