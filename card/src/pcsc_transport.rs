@@ -305,17 +305,30 @@ impl Transport for PcscTransport {
     }
 
     fn reconnect(&mut self, reset: bool) -> Result<(), Error> {
-        let init = if reset {
-            Disposition::ResetCard
-        } else {
-            Disposition::LeaveCard
-        };
         self.card
-            .reconnect(ShareMode::Shared, Protocols::ANY, init)
+            .reconnect(ShareMode::Shared, Protocols::ANY, disposition(reset))
             .map_err(connected_error)?;
-        self.atr = self.card.status2_owned()?.atr().to_vec();
+        self.atr = current_atr(&self.card)?;
         Ok(())
     }
+}
+
+/// `SCardReconnect`'s initialization: reset the card, or acknowledge a reset and leave it.
+fn disposition(reset: bool) -> Disposition {
+    if reset {
+        Disposition::ResetCard
+    } else {
+        Disposition::LeaveCard
+    }
+}
+
+/// The ATR as PC/SC reports it now (it may change after a reset).
+fn current_atr(card: &Card) -> Result<Vec<u8>, Error> {
+    Ok(card
+        .status2_owned()
+        .map_err(connected_error)?
+        .atr()
+        .to_vec())
 }
 
 /// A transport inside `SCardBeginTransaction`; the transaction ends (leaving the card as it is)
@@ -324,7 +337,8 @@ struct PcscTransaction<'a> {
     transaction: pcsc::Transaction<'a>,
     context: &'a Context,
     reader: &'a str,
-    atr: &'a [u8],
+    /// The connection's ATR, refreshed when the card is reconnected inside the transaction.
+    atr: &'a mut Vec<u8>,
     caps: ReaderCapabilities,
     buffer: &'a mut Vec<u8>,
 }
@@ -339,7 +353,7 @@ impl Transport for PcscTransaction<'_> {
         transmit_on(link, self.buffer, command)
     }
     fn atr(&self) -> &[u8] {
-        self.atr
+        self.atr.as_slice()
     }
     fn reader_name(&self) -> &str {
         self.reader
@@ -350,9 +364,13 @@ impl Transport for PcscTransaction<'_> {
     fn transaction(&mut self) -> Result<Box<dyn Transport + '_>, Error> {
         Ok(Box::new(crate::Reborrow(self)))
     }
-    fn reconnect(&mut self, _reset: bool) -> Result<(), Error> {
-        // A reconnect ends the transaction in PC/SC; make the caller leave it first.
-        Err(Error::CardReset)
+    fn reconnect(&mut self, reset: bool) -> Result<(), Error> {
+        // SCardReconnect on the transaction's handle; the transaction stays ours.
+        self.transaction
+            .reconnect(ShareMode::Shared, Protocols::ANY, disposition(reset))
+            .map_err(connected_error)?;
+        *self.atr = current_atr(&self.transaction)?;
+        Ok(())
     }
 }
 

@@ -293,6 +293,44 @@ fn card_reset_by_another_application(rig: &mut dyn Rig) {
 }
 both_tiers!(card_reset_by_another_application, Variant::Full);
 
+fn reset_inside_a_transaction_clears_card_state_and_keeps_the_connection(rig: &mut dyn Rig) {
+    let mut t = rig.connect().unwrap();
+    let mut s = Session::new(&mut *t);
+    s.select(Select::DfName(test_card::AID), FileReturn::None)
+        .unwrap();
+    let ok = s
+        .transmit(&commands::verify(
+            test_card::PIN_REF,
+            pin_block(test_card::PIN),
+        ))
+        .unwrap();
+    assert_eq!(ok.status(), Status::Success);
+    s.in_transaction(|s| {
+        s.transport().reconnect(true)?;
+        // The reset forgot the verification (no try spent asking) ...
+        let status = s.transmit(&commands::verify_status(test_card::PIN_REF))?;
+        assert_eq!(
+            status.status(),
+            Status::RemainingRetries(test_card::PIN_TRIES)
+        );
+        // ... and the same handle goes on working.
+        let data = s.read_file(&path(test_card::EF_SMALL))?;
+        assert_eq!(data, test_card::test_file(test_card::EF_SMALL).unwrap());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        t.atr(),
+        &test_card::atr(Variant::Full)[..],
+        "{}",
+        rig.tier()
+    );
+}
+both_tiers!(
+    reset_inside_a_transaction_clears_card_state_and_keeps_the_connection,
+    Variant::Full
+);
+
 fn detection_recognises_the_test_card(rig: &mut dyn Rig) {
     let mut t = rig.connect().unwrap();
     let found = eid_card::detect::Detector::with_known_cards()
