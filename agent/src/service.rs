@@ -91,8 +91,8 @@ pub fn run(
             Err(Error::Cancelled) => return Ok(()),
             Err(Error::PcscdStopped) => {
                 notify(Notice::ServiceLost);
-                // Waits as long as it takes; cancellation cannot reach a sleeping retry loop,
-                // so retry in short steps.
+                // Waits as long as it takes, one attempt per `service_retry`; the canceller
+                // ends this wait too.
                 loop {
                     match monitor.reestablish(options.service_retry, 1) {
                         Ok(events) => {
@@ -100,6 +100,7 @@ pub fn run(
                             break;
                         }
                         Err(Error::PcscdNotRunning) => continue,
+                        Err(Error::Cancelled) => return Ok(()),
                         Err(e) => return Err(e),
                     }
                 }

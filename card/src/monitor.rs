@@ -10,6 +10,8 @@
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use pcsc::{Context, ReaderState, State};
@@ -41,9 +43,20 @@ fn hex_upper<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error
     s.serialize_str(&crate::hex(bytes))
 }
 
-/// Wakes a blocked [`Monitor::wait`] from another thread.
+/// What a monitor shares with its cancellers.
+struct Shared {
+    /// The PC/SC context the monitor currently waits on (replaced when pcscd comes back).
+    context: Mutex<Context>,
+    cancelled: AtomicBool,
+    /// The monitor is in, or about to enter, `SCardGetStatusChange`.
+    waiting: AtomicBool,
+}
+
+/// Stops a [`Monitor`] from another thread: a blocked [`Monitor::wait`] returns
+/// [`Error::Cancelled`], and so does every later `wait` or [`Monitor::reestablish`]. It keeps
+/// working across pcscd restarts (it follows the monitor's current context).
 #[derive(Clone)]
-pub struct Canceller(Context);
+pub struct Canceller(Arc<Shared>);
 
 impl std::fmt::Debug for Canceller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -52,8 +65,36 @@ impl std::fmt::Debug for Canceller {
 }
 
 impl Canceller {
+    /// How long `cancel` keeps knocking while the monitor is between its flag check and the
+    /// blocking call (`SCardCancel` only interrupts a wait already in progress).
+    const KNOCK: Duration = Duration::from_millis(10);
+    const KNOCKS: usize = 100;
+
     pub fn cancel(&self) -> Result<(), Error> {
-        self.0.cancel().map_err(Error::from)
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        for _ in 0..Self::KNOCKS {
+            if !self.0.waiting.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let context = self
+                .0
+                .context
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            match context.cancel() {
+                Ok(()) => {}
+                // pcscd is gone: there is no wait to interrupt; the flag stops the monitor.
+                Err(
+                    pcsc::Error::NoService | pcsc::Error::InvalidHandle | pcsc::Error::CommError,
+                ) => {
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            }
+            std::thread::sleep(Self::KNOCK);
+        }
+        Ok(())
     }
 }
 
@@ -67,6 +108,7 @@ struct Known {
 /// Watches every reader for card insertion and removal, and the reader list for hot-plug.
 pub struct Monitor {
     context: Context,
+    shared: Arc<Shared>,
     known: BTreeMap<String, Known>,
     /// The reader states handed to `SCardGetStatusChange`: the PnP pseudo-reader, then readers.
     states: Vec<ReaderState>,
@@ -93,6 +135,11 @@ impl Monitor {
         }
         Ok(Monitor {
             context: context.raw().clone(),
+            shared: Arc::new(Shared {
+                context: Mutex::new(context.raw().clone()),
+                cancelled: AtomicBool::new(false),
+                waiting: AtomicBool::new(false),
+            }),
             known: BTreeMap::new(),
             states,
         })
@@ -115,7 +162,11 @@ impl Monitor {
 
     /// A handle that can wake [`Monitor::wait`] from another thread.
     pub fn canceller(&self) -> Canceller {
-        Canceller(self.context.clone())
+        Canceller(Arc::clone(&self.shared))
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.shared.cancelled.load(Ordering::SeqCst)
     }
 
     /// Blocks until a reader or card changes (or `timeout` passes: [`Error::Timeout`], or the
@@ -124,7 +175,14 @@ impl Monitor {
     ///
     /// [`Error::PcscdStopped`] means pcscd went away: call [`Monitor::reestablish`] to wait for it.
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Vec<Event>, Error> {
-        match self.context.get_status_change(timeout, &mut self.states) {
+        self.shared.waiting.store(true, Ordering::SeqCst);
+        if self.is_cancelled() {
+            self.shared.waiting.store(false, Ordering::SeqCst);
+            return Err(Error::Cancelled);
+        }
+        let result = self.context.get_status_change(timeout, &mut self.states);
+        self.shared.waiting.store(false, Ordering::SeqCst);
+        match result {
             Ok(()) => {}
             // A context pcscd no longer knows (it restarted) is as good as a stopped service.
             Err(pcsc::Error::InvalidHandle) => return Err(Error::PcscdStopped),
@@ -187,11 +245,20 @@ impl Monitor {
 
     /// After [`Error::PcscdStopped`]: waits until pcscd is back (checking every `retry`, the only
     /// place that polls, and only while the service is down), then reports the difference.
+    /// [`Error::PcscdNotRunning`] after `attempts`; [`Error::Cancelled`] once cancelled.
     pub fn reestablish(&mut self, retry: Duration, attempts: usize) -> Result<Vec<Event>, Error> {
         for _ in 0..attempts {
+            if self.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
             match PcscContext::establish() {
                 Ok(ctx) => {
                     self.context = ctx.raw().clone();
+                    *self
+                        .shared
+                        .context
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) = ctx.raw().clone();
                     // Every state is stale: start from "unaware" so the next wait compares
                     // against what pcscd reports now.
                     for state in &mut self.states {

@@ -41,10 +41,12 @@ fn pcscd_restart_ends_in_typed_errors_and_everything_recovers() {
         loop {
             match blocked.wait(Some(Duration::from_secs(20))) {
                 Ok(events) if events.is_empty() => continue,
-                other => return other,
+                other => return (blocked, other),
             }
         }
     });
+    // Taken before the restart, used after it.
+    let canceller = monitor.canceller();
     std::thread::sleep(Duration::from_millis(200));
 
     let _restart = restart::RestartOnDrop;
@@ -58,11 +60,23 @@ fn pcscd_restart_ends_in_typed_errors_and_everything_recovers() {
     assert!(err.is_retryable());
     let err = monitor.wait(Some(Duration::from_secs(5))).unwrap_err();
     assert!(matches!(err, Error::PcscdStopped), "monitor: {err:?}");
-    let err = blocked.join().unwrap().unwrap_err();
+    let (mut blocked, result) = blocked.join().unwrap();
+    let err = result.unwrap_err();
     assert!(
         matches!(err, Error::PcscdStopped),
         "blocked monitor: {err:?}"
     );
+    // Cancelled while pcscd is down: waiting for it to come back ends at once.
+    blocked.canceller().cancel().unwrap();
+    let started = Instant::now();
+    let err = blocked
+        .reestablish(Duration::from_millis(100), 100)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Cancelled),
+        "reestablish after cancel: {err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
     // A new client is told the service is not running.
     let err = PcscContext::establish()
         .and_then(|c| c.reader_names())
@@ -100,6 +114,13 @@ fn pcscd_restart_ends_in_typed_errors_and_everything_recovers() {
             Err(e) => panic!("monitor after restart: {e:?}"),
         }
     }
+    // The canceller from before the restart still reaches the monitor's new context.
+    let waiting = std::thread::spawn(move || monitor.wait(None));
+    std::thread::sleep(Duration::from_millis(200));
+    canceller.cancel().unwrap();
+    let result = waiting.join().unwrap();
+    assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
+
     let mut transport = context.connect(&reader).unwrap();
     let data = Session::new(&mut transport)
         .read_file(&[test_card::APP_FID, test_card::EF_SMALL])
