@@ -235,6 +235,33 @@ mod tests {
     }
 
     #[test]
+    fn security_commands() {
+        // CC1's MSE SET DST for the authentication key with SHA-256 + PKCS#1 v1.5 (cards.md A6).
+        let mse = manage_security_environment(0x41, 0xB6, &[0x80, 0x01, 0x42, 0x84, 0x01, 0x02]);
+        assert_eq!(short(mse), "002241B606800142840102");
+        assert_eq!(
+            short(pso_compute_digital_signature(&[0xAB; 2], 256)),
+            "002A9E9A02ABAB00"
+        );
+        // BAC EXTERNAL AUTHENTICATE (ICAO 9303-11 Appendix D): 40 bytes, Le 28.
+        let ext = short(external_authenticate(0, 0, &[0x11; 40], 40));
+        assert_eq!(ext, format!("0082000028{}28", "11".repeat(40)));
+        assert_eq!(
+            short(internal_authenticate(0, 0, &[1, 2, 3, 4, 5, 6, 7, 8], 256)),
+            "0088000008010203040506070800"
+        );
+        let change = change_reference_data(
+            0x81,
+            Zeroizing::new(b"1234\xFF\xFF\xFF\xFF5678\xFF\xFF\xFF\xFF".to_vec()),
+        );
+        assert!(change.is_sensitive());
+        assert_eq!(short(change), "002400811031323334FFFFFFFF35363738FFFFFFFF");
+        let unblock = reset_retry_counter(0x81, Zeroizing::new(b"12345678".to_vec()));
+        assert!(unblock.is_sensitive());
+        assert_eq!(short(unblock), "002C0081083132333435363738");
+    }
+
+    #[test]
     fn other_commands() {
         assert_eq!(short(get_response(0x80)), "00C0000080");
         assert_eq!(short(get_challenge(8)), "0084000008");
