@@ -673,7 +673,9 @@ mod tests {
 
     #[test]
     fn malformed_and_failed_responses_are_typed_errors() {
-        for bad in ["", "90"] {
+        // Empty, one byte, and one byte more than any command can be answered with.
+        let oversized = "00".repeat(eid_protocols::apdu::MAX_RESPONSE_LEN + 1);
+        for bad in ["", "90", oversized.as_str()] {
             let mut t =
                 Script::new(ATR_T0, ReaderCapabilities::SHORT_ONLY).expect("0084000008", bad);
             let err = Session::new(&mut t)
@@ -681,7 +683,8 @@ mod tests {
                 .unwrap_err();
             assert!(
                 matches!(err, Error::MalformedResponse(_)),
-                "{bad:?}: {err:?}"
+                "{} bytes: {err:?}",
+                bad.len() / 2
             );
         }
         let mut t = Script::new(ATR_T0, ReaderCapabilities::SHORT_ONLY)
