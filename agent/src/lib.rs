@@ -2,5 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod readers;
+pub mod cli_card;
+pub mod cli_emrtd;
 pub mod report;
 pub mod service;

@@ -7,6 +7,9 @@ pub mod monitor;
 pub mod pcsc_transport;
 pub mod session;
 pub mod transport;
+pub mod emrtd;
+pub mod image;
+pub mod pteid;
 
 pub use error::Error;
 pub use session::Session;

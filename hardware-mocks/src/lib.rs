@@ -16,8 +16,11 @@
 #![forbid(unsafe_code)]
 
 pub mod engine;
+pub mod emrtd;
 pub mod inprocess;
+pub mod pki;
 pub mod profiles;
+pub mod pteid;
 pub mod vpcd;
 
 pub use engine::VirtualCard;

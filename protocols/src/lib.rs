@@ -8,5 +8,18 @@ pub mod fci;
 pub mod status;
 pub mod tlv;
 
+// ICAO 9303 / BSI TR-03110 secure channel protocols (terminal and chip side, sans-IO).
+pub mod aa;
+pub mod bac;
+pub mod ca;
+pub mod kdf;
+pub mod pace;
+pub mod sm;
+
+// ICAO 9303 data: LDS files, MRZ, passive authentication.
+pub mod lds;
+pub mod mrz;
+pub mod pa;
+
 pub use apdu::{ApduError, Command, LengthForm, Response};
 pub use status::Status;

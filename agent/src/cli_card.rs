@@ -1,0 +1,1 @@
+//! `eid-agent card ...`: Citizen Card commands.

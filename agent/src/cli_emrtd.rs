@@ -1,0 +1,1 @@
+//! `eid-agent emrtd ...`: eMRTD commands.

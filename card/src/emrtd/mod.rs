@@ -1,0 +1,1 @@
+//! The eMRTD card application (ICAO 9303).

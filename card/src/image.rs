@@ -1,0 +1,1 @@
+//! Card photos (JPEG, JPEG 2000) converted to PNG for display.

@@ -1,0 +1,1 @@
+//! The Portuguese Citizen Card application (pteid): CC1 and CC2.

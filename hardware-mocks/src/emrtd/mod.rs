@@ -1,0 +1,1 @@
+//! Virtual eMRTD chips.

@@ -1,0 +1,1 @@
+//! Generated test PKIs (Citizen Card hierarchy, CSCA/DS) and CMS signing.

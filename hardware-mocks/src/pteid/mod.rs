@@ -1,0 +1,1 @@
+//! Virtual Portuguese Citizen Cards (CC1, CC2).

@@ -1,0 +1,1 @@
+//! Basic Access Control (ICAO 9303-11 §4.3).
