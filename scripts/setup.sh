@@ -10,6 +10,7 @@ packages=(
   pkg-config
   libssl-dev         # openssl crate
   pcsc-tools         # pcsc_scan, for people debugging a reader
+  opensc             # pkcs15-tool / pkcs11-tool: the external check of the virtual Citizen Card
 )
 
 missing=()

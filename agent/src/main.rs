@@ -40,6 +40,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Portuguese Citizen Card: identity, photo, certificates, PINs, signatures.
+    Card(eid_agent::cli_card::CardArgs),
+    /// ICAO 9303 eMRTD (passport, ID card): read with PACE or BAC and verify.
+    Emrtd(eid_agent::cli_emrtd::EmrtdArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +59,14 @@ fn main() -> ExitCode {
         Command::Readers { json } => (readers(json), json),
         Command::Monitor { json } => (watch(json, false), json),
         Command::Run { json } => (watch(json, true), json),
+        Command::Card(args) => {
+            let json = args.json;
+            (eid_agent::cli_card::run(args), json)
+        }
+        Command::Emrtd(args) => {
+            let json = args.json();
+            (eid_agent::cli_emrtd::run(args), json)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

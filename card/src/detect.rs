@@ -80,6 +80,9 @@ impl Detector {
             atrs: Vec::new(),
             aids: vec![TEST_CARD_AID.to_vec()],
         });
+        for rule in crate::pteid::detection_rules() {
+            d.register(rule);
+        }
         d
     }
 

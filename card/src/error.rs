@@ -67,9 +67,46 @@ pub enum Error {
     /// A file larger than this software will read into memory. Card's fault.
     #[error("file larger than {limit} bytes")]
     FileTooLarge { limit: usize },
+    /// The PIN was wrong; `retries_left` tries remain before it blocks. User's input; never
+    /// retried automatically.
+    #[error("wrong PIN ({retries_left} tries left)")]
+    WrongPin { retries_left: u8 },
+    /// The PIN (or PUK) is blocked. User's situation: unblock with the PUK.
+    #[error("the PIN is blocked")]
+    PinBlocked,
+    /// The operation needs a PIN that has not been verified in this session. Caller's fault.
+    #[error("the PIN must be verified first")]
+    PinNotVerified,
+    /// A PIN or PUK typed by the user does not have the card's format; nothing was sent.
+    #[error("invalid PIN: {0}")]
+    InvalidPinFormat(&'static str),
+    /// A file read from the card does not have the expected layout. Card's fault.
+    #[error("malformed {file} on the card: {reason}")]
+    MalformedCardData { file: &'static str, reason: String },
+    /// The card or this software does not offer the requested operation (algorithm, pinpad...).
+    #[error("not supported: {0}")]
+    NotSupported(&'static str),
     /// Any other PC/SC failure, with the PC/SC code for the logs. System's or bug.
     #[error("smart card service error {code:#010X}: {message}")]
     Pcsc { code: u32, message: String },
+    /// Secure messaging failed (an answer's MAC did not verify, or the card rejected ours): the
+    /// channel is closed. Card's fault, or someone tampering between us and the card; retryable
+    /// by establishing access again.
+    #[error("secure messaging failed: {0}")]
+    SecureMessaging(crate::secure::SmFailure),
+    /// A command was refused because the secure channel is closed (an earlier failure, or the
+    /// card was reset). Retryable by establishing access again.
+    #[error("the secure channel to the card is closed ({0})")]
+    SecureChannelClosed(crate::secure::ClosedReason),
+    /// The document refused the access key (PACE or BAC failed its authentication step). User's
+    /// fault: the CAN or the MRZ data typed do not belong to this document.
+    #[error("access denied: wrong CAN or MRZ")]
+    AccessDenied,
+    /// Establishing secure access (PACE, BAC, chip authentication) failed for a reason other
+    /// than a wrong key: the chip answered against the protocol or offers nothing we support.
+    /// Card's fault (or ours, for an unsupported document).
+    #[error("secure access to the document failed: {0}")]
+    AccessFailed(String),
 }
 
 /// `the reader` when PC/SC did not say which, `reader "NAME"` otherwise.
@@ -103,7 +140,17 @@ impl Error {
             Error::ProtocolViolation(_) => "protocol-violation",
             Error::CommandTooLong { .. } => "command-too-long",
             Error::FileTooLarge { .. } => "file-too-large",
+            Error::WrongPin { .. } => "wrong-pin",
+            Error::PinBlocked => "pin-blocked",
+            Error::PinNotVerified => "pin-not-verified",
+            Error::InvalidPinFormat(_) => "invalid-pin-format",
+            Error::MalformedCardData { .. } => "malformed-card-data",
+            Error::NotSupported(_) => "not-supported",
             Error::Pcsc { .. } => "pcsc-error",
+            Error::SecureMessaging(_) => "secure-messaging-failed",
+            Error::SecureChannelClosed(_) => "secure-channel-closed",
+            Error::AccessDenied => "access-denied",
+            Error::AccessFailed(_) => "access-failed",
         }
     }
 
@@ -139,6 +186,28 @@ impl Error {
                 "This card and reader combination is not supported; try another reader."
             }
             Error::Pcsc { .. } => "Restart the smart card service, or reconnect the reader.",
+            Error::WrongPin { .. } => {
+                "Check the PIN and try again; the PIN blocks when no tries are left."
+            }
+            Error::PinBlocked => "Unblock the PIN with the PUK (from the PIN letter).",
+            Error::PinNotVerified => "Enter the PIN first.",
+            Error::InvalidPinFormat(_) => "Type the PIN as 4 to 8 digits (a PUK has 8).",
+            Error::MalformedCardData { .. } => {
+                "The card's data is damaged or not of a known layout; report the card type."
+            }
+            Error::NotSupported(_) => "Use a supported card, reader or option.",
+            Error::SecureMessaging(_) | Error::SecureChannelClosed(_) => {
+                "Keep the document still on the reader and try again; if it persists, the \
+                 document or the reader may be faulty."
+            }
+            Error::AccessDenied => {
+                "Check the access number (CAN) printed on the document, or the document number, \
+                 date of birth and expiry date from its machine-readable zone, and try again."
+            }
+            Error::AccessFailed(_) => {
+                "Keep the document still on the reader and try again; if it persists, report \
+                 the document type."
+            }
         }
     }
 
@@ -154,6 +223,8 @@ impl Error {
                 | Error::CardReset
                 | Error::CardBusy
                 | Error::Timeout
+                | Error::SecureMessaging(_)
+                | Error::SecureChannelClosed(_)
         )
     }
 }

@@ -2,14 +2,15 @@
 #![forbid(unsafe_code)]
 
 pub mod detect;
+pub mod emrtd;
 mod error;
+pub mod image;
 pub mod monitor;
 pub mod pcsc_transport;
+pub mod pteid;
+pub mod secure;
 pub mod session;
 pub mod transport;
-pub mod emrtd;
-pub mod image;
-pub mod pteid;
 
 pub use error::Error;
 pub use session::Session;

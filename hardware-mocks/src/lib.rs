@@ -15,8 +15,8 @@
 
 #![forbid(unsafe_code)]
 
-pub mod engine;
 pub mod emrtd;
+pub mod engine;
 pub mod inprocess;
 pub mod pki;
 pub mod profiles;

@@ -4,19 +4,25 @@
 //! eid-virtual-card iso7816-test                       # reader "Virtual PCD 00 00"
 //! eid-virtual-card iso7816-test-t0 --vpcd 127.0.0.1:35964
 //! eid-virtual-card --list
+//! eid-virtual-card pteid-cc1 --identity citizen.json --export-pki /tmp/pki
 //! ```
+//!
+//! `--identity` (Citizen Card profiles) takes the citizen from a JSON file shaped like
+//! `hardware-mocks/assets/citizen-default.json`; `--export-pki DIR` writes the test PKI (root,
+//! sub-CAs, document signer, the citizen's certificates) as PEM files before attaching.
 //!
 //! Runs until killed. If vpcd is not listening yet, or the connection drops (pcscd restarted),
 //! it connects again every 200 ms. `RUST_LOG=eid_hardware_mocks=trace` logs every APDU's header
 //! and status word to stderr.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use eid_hardware_mocks::profiles;
 use eid_hardware_mocks::vpcd::{self, VpcdHandle};
+use eid_hardware_mocks::{profiles, pteid};
 
 const RETRY: Duration = Duration::from_millis(200);
 
@@ -31,6 +37,14 @@ struct Args {
     /// Where vpcd listens: 127.0.0.1:35963 is reader "Virtual PCD 00 00", :35964 "00 01".
     #[arg(long, value_name = "ADDR", default_value_t = vpcd::SLOT0)]
     vpcd: SocketAddr,
+
+    /// Citizen Card profiles: the citizen, from a JSON file.
+    #[arg(long, value_name = "FILE")]
+    identity: Option<PathBuf>,
+
+    /// Citizen Card profiles: write the test PKI (PEM) into DIR.
+    #[arg(long, value_name = "DIR")]
+    export_pki: Option<PathBuf>,
 
     /// List the card profiles and exit.
     #[arg(long, conflicts_with = "profile")]
@@ -47,20 +61,62 @@ fn main() -> ExitCode {
         for name in profiles::names() {
             println!("{name}");
         }
+        println!("\neMRTD document data (trust material: <profile> --export-pki DIR):");
+        for emrtd in eid_hardware_mocks::emrtd::Profile::ALL {
+            println!("  {}", eid_hardware_mocks::emrtd::describe(emrtd));
+        }
+        println!("  {}", eid_hardware_mocks::emrtd::cc2::describe());
         return ExitCode::SUCCESS;
     }
-    let Some(profile) = args.profile else {
+    let Some(profile) = args.profile.clone() else {
         eprintln!("eid-virtual-card: no profile given (see --list)");
         return ExitCode::from(2);
     };
-    let card = match profiles::build(&profile) {
-        Ok(card) => card,
-        Err(e) => {
-            eprintln!("eid-virtual-card: {e}");
+    if profile == eid_hardware_mocks::emrtd::cc2::PROFILE {
+        return cc2_contactless_main(&args);
+    }
+    if let Some(emrtd) = eid_hardware_mocks::emrtd::Profile::from_name(&profile) {
+        return emrtd_main(emrtd, &args);
+    }
+    let card = if profile.starts_with("pteid-") {
+        match pteid_card(&profile, &args) {
+            Ok(card) => card,
+            Err(e) => {
+                eprintln!("eid-virtual-card: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        if args.identity.is_some() || args.export_pki.is_some() {
+            eprintln!("eid-virtual-card: --identity and --export-pki are for pteid-* profiles");
             return ExitCode::from(2);
+        }
+        match profiles::build(&profile) {
+            Ok(card) => card,
+            Err(e) => {
+                eprintln!("eid-virtual-card: {e}");
+                return ExitCode::from(2);
+            }
         }
     };
     run(&profile, VpcdHandle::detached(args.vpcd, card))
+}
+
+/// A Citizen Card profile with the options of the command line.
+fn pteid_card(
+    profile: &str,
+    args: &Args,
+) -> Result<eid_hardware_mocks::VirtualCard, pteid::PteidError> {
+    let mut options = pteid::PteidOptions::default();
+    if let Some(path) = &args.identity {
+        options.identity = pteid::Identity::from_file(path)?;
+    }
+    let built = pteid::by_profile(profile, &options)?;
+    if let Some(dir) = &args.export_pki {
+        built.pki.export_pem(dir)?;
+        println!("exported the test PKI to {}", dir.display());
+    }
+    Ok(built.card)
 }
 
 /// Keeps the card attached forever.
@@ -96,5 +152,63 @@ fn run(profile: &str, mut handle: VpcdHandle) -> ExitCode {
             }
         }
         std::thread::sleep(RETRY);
+    }
+}
+
+/// An eMRTD profile: optionally export the verifier's trust material (CSCA folder, master list,
+/// CRL), then emulate the chip.
+fn emrtd_main(profile: eid_hardware_mocks::emrtd::Profile, args: &Args) -> ExitCode {
+    if args.identity.is_some() {
+        eprintln!("eid-virtual-card: --identity is for pteid-* profiles");
+        return ExitCode::from(2);
+    }
+    if let Some(dir) = &args.export_pki {
+        let exported = eid_hardware_mocks::emrtd::trust()
+            .map_err(|e| e.to_string())
+            .and_then(|t| t.export(dir).map_err(|e| e.to_string()));
+        match exported {
+            Ok(paths) => {
+                for path in paths {
+                    println!("exported {}", path.display());
+                }
+            }
+            Err(e) => {
+                eprintln!("eid-virtual-card: exporting the eMRTD trust material failed: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    match eid_hardware_mocks::emrtd::card(profile) {
+        Ok(card) => run(profile.name(), VpcdHandle::detached(args.vpcd, card)),
+        Err(e) => {
+            eprintln!("eid-virtual-card: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `pteid-cc2-contactless`: the CC2 behind PACE; `--identity` and `--export-pki` as for pteid-*.
+fn cc2_contactless_main(args: &Args) -> ExitCode {
+    let built = (|| -> Result<pteid::PteidCard, Box<dyn std::error::Error>> {
+        let mut options = pteid::PteidOptions::default();
+        if let Some(path) = &args.identity {
+            options.identity = pteid::Identity::from_file(path)?;
+        }
+        let built = eid_hardware_mocks::emrtd::cc2::cc2_contactless(&options)?;
+        if let Some(dir) = &args.export_pki {
+            built.pki.export_pem(dir)?;
+            println!("exported the test PKI to {}", dir.display());
+        }
+        Ok(built)
+    })();
+    match built {
+        Ok(built) => run(
+            eid_hardware_mocks::emrtd::cc2::PROFILE,
+            VpcdHandle::detached(args.vpcd, built.card),
+        ),
+        Err(e) => {
+            eprintln!("eid-virtual-card: {e}");
+            ExitCode::from(2)
+        }
     }
 }

@@ -98,6 +98,7 @@ pub struct CardBuilder {
     protocol: Protocol,
     extended_length: bool,
     command_chaining: bool,
+    long_answers_via_get_response: bool,
     files: Df,
     pins: Vec<Pin>,
     keys: Vec<SigningKey>,
@@ -112,6 +113,7 @@ impl CardBuilder {
             protocol: Protocol::T1,
             extended_length: true,
             command_chaining: true,
+            long_answers_via_get_response: false,
             files,
             pins: Vec::new(),
             keys: Vec::new(),
@@ -136,6 +138,15 @@ impl CardBuilder {
     #[must_use]
     pub fn command_chaining(mut self, on: bool) -> Self {
         self.command_chaining = on;
+        self
+    }
+
+    /// Whether an answer longer than Ne (256 for a short `Le = 00`) is cut at Ne and the rest
+    /// held for GET RESPONSE (`61xx`), as some T=1 cards do (ISO/IEC 7816-4:2005 §5.1.3), instead
+    /// of being refused with `6Cxx` / 6700. Off by default.
+    #[must_use]
+    pub fn long_answers_via_get_response(mut self, on: bool) -> Self {
+        self.long_answers_via_get_response = on;
         self
     }
 
@@ -167,6 +178,7 @@ impl CardBuilder {
                 protocol: self.protocol,
                 extended_length: self.extended_length,
                 command_chaining: self.command_chaining,
+                long_answers: self.long_answers_via_get_response,
                 max_response_data: EXTENDED_MAX_NE,
                 fs,
                 current_df: mf,
@@ -253,6 +265,7 @@ impl VirtualCard {
         // What T=0 would have carried: a command with data is case 3 on the wire, so data in
         // the answer must wait for GET RESPONSE.
         let data_on_wire = command.nc() > 0;
+        let long_answers = self.core.long_answers && self.core.protocol == Protocol::T1;
 
         let command = match self.applet.as_mut() {
             Some(applet) => match applet.unwrap_command(&mut self.core, command) {
@@ -270,6 +283,9 @@ impl VirtualCard {
                     None => None,
                 };
                 let response = response.unwrap_or_else(|| self.core.execute(&command));
+                if long_answers {
+                    return self.split_long_answer(command.ne(), response);
+                }
                 fit_ne(&command, response)
             }
         };
@@ -287,6 +303,28 @@ impl VirtualCard {
             return status(Status::MoreAvailable(sw2_count(len)));
         }
         response
+    }
+
+    /// [`CardBuilder::long_answers_via_get_response`]: the applet wraps the whole answer, then
+    /// up to Ne bytes go out with `61xx` and the rest waits for GET RESPONSE.
+    fn split_long_answer(&mut self, ne: Option<usize>, response: Response) -> Response {
+        let response = match self.applet.as_mut() {
+            Some(applet) => applet.wrap_response(&mut self.core, response),
+            None => response,
+        };
+        let limit = ne.unwrap_or(0);
+        if response.data().len() <= limit {
+            return response;
+        }
+        let sw = response.status();
+        let mut data = response.into_data();
+        let rest = data.split_off(limit);
+        let left = rest.len();
+        self.pending = Some(Pending {
+            data: rest,
+            status: sw,
+        });
+        Response::new(data, Status::MoreAvailable(sw2_count(left)))
     }
 
     /// Collects chain parts; returns the whole command once the last part has arrived.
@@ -430,6 +468,7 @@ pub struct CardCore {
     protocol: Protocol,
     extended_length: bool,
     command_chaining: bool,
+    long_answers: bool,
     max_response_data: usize,
     fs: FileSystem,
     current_df: FileRef,
