@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The agent's main job on an embedded default, from a fresh Debian 12 machine with Rust:
-# installs what it needs, starts pcscd, and when no reader holds a card, puts the virtual
-# ISO 7816 test card into the vpcd virtual reader; then lists the readers and runs the agent,
-# which recognises every card inserted, until Ctrl-C (or EID_DEMO_SECONDS seconds).
+# installs what it needs, starts pcscd, and when no reader holds a card, puts a virtual
+# Portuguese Citizen Card (CC1, the default citizen, a freshly generated test PKI) into the vpcd
+# virtual reader; then lists the readers, reads the citizen's identity with its SOD check
+# chained to the virtual card's root, and runs the agent, which recognises every card inserted,
+# until Ctrl-C (or EID_DEMO_SECONDS seconds). EID_DEMO_PROFILE picks another virtual card
+# (`target/debug/eid-virtual-card --list`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,12 +18,20 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
+profile="${EID_DEMO_PROFILE:-pteid-cc1}"
+trust=""
 if ! "$agent" readers --json | grep -q '"card_present":true'; then
-  echo "demo: no card in any reader; inserting the virtual test card into 'Virtual PCD 00 00'"
-  target/debug/eid-virtual-card iso7816-test --vpcd 127.0.0.1:35963 &
+  echo "demo: no card in any reader; inserting a virtual card ($profile) into 'Virtual PCD 00 00'"
+  pki_dir=$(mktemp -d)
+  trap 'cleanup; rm -rf "$pki_dir"' EXIT
+  case "$profile" in
+    pteid-*) target/debug/eid-virtual-card "$profile" --vpcd 127.0.0.1:35963 --export-pki "$pki_dir" &
+             trust="$pki_dir/root.pem" ;;
+    *)       target/debug/eid-virtual-card "$profile" --vpcd 127.0.0.1:35963 & ;;
+  esac
   pids+=($!)
-  # Wait (bounded) until pcscd sees it.
-  for _ in $(seq 50); do
+  # Wait (bounded) until pcscd sees it; the first start generates RSA-3072 keys (a few seconds).
+  for _ in $(seq 600); do
     "$agent" readers --json | grep -q '"card_present":true' && break
     sleep 0.1
   done
@@ -28,6 +39,15 @@ fi
 
 "$agent" readers
 echo
+if "$agent" readers --json | grep -q '"id":"pteid-'; then
+  echo "demo: the citizen's identity, read from the card (no PIN needed), with the SOD check"
+  if [ -n "$trust" ]; then
+    "$agent" card identity --trust "$trust" || true
+  else
+    "$agent" card identity || true
+  fi
+  echo
+fi
 echo "demo: running the agent (Ctrl-C to stop)"
 if [ -n "${EID_DEMO_SECONDS:-}" ]; then
   timeout --preserve-status -s INT "$EID_DEMO_SECONDS" "$agent" run || true

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine with the Rust toolchain:
 # installs what it needs, starts pcscd (with the vpcd virtual readers), checks formatting and
-# lints, compile-checks the fuzz targets, runs the APDU overhead benchmark once, then every test
+# lints, compile-checks the fuzz targets, runs the benchmarks once (figures, not gates), then every test
 # in both tiers (in-process and through the real pcscd).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,8 +21,15 @@ echo "== clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== fuzz targets (compile check)"
 cargo check --quiet --manifest-path fuzz/Cargo.toml
-echo "== benchmark: our session layer against raw PC/SC on the same virtual card (figures, not a gate)"
+echo "== benchmarks (figures printed in one run, medians and ratios; not a gate)"
+echo "-- our session layer against raw PC/SC on the same virtual card"
 EID_BENCH_ROUNDS=${EID_BENCH_ROUNDS:-15} cargo bench --quiet -p eid-tests --bench apdu_overhead
+echo "-- Citizen Card: everything read through pcscd, ours against OpenSC's pkcs15-tool (APDUs, time)"
+EID_BENCH_ROUNDS=${EID_BENCH_ROUNDS_CARD:-3} cargo bench --quiet -p eid-tests --bench pteid_read
+echo "-- eMRTD: full read through pcscd per profile (APDUs, time, secure messaging overhead)"
+EID_BENCH_ROUNDS=${EID_BENCH_ROUNDS_CARD:-3} cargo bench --quiet -p eid-tests --bench emrtd_read
+echo "-- PACE handshake compute time per curve, secure messaging wrap + unwrap per APDU"
+EID_BENCH_ROUNDS=${EID_BENCH_ROUNDS_CARD:-3} cargo bench --quiet -p eid-protocols --bench pace
 echo "== tests (in-process tier and real pcscd + vpcd tier)"
 log=$(mktemp)
 cargo test --workspace --quiet 2>&1 | tee "$log"

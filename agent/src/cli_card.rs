@@ -10,8 +10,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use eid_card::Error;
+use eid_card::emrtd::{self, AccessKey};
 use eid_card::pcsc_transport::{PcscContext, PcscTransport};
-use eid_card::pteid::{HashAlg, KeyRef, Pin, PinRef, PinStatus, PteidCard, Puk, RsaPadding};
+use eid_card::pteid::{self, HashAlg, KeyRef, Pin, PinRef, PinStatus, PteidCard, Puk, RsaPadding};
 use eid_protocols::pa::CscaStore;
 use zeroize::Zeroizing;
 
@@ -27,6 +28,11 @@ pub struct CardArgs {
     /// Read PINs from stdin, one per line, instead of the terminal (for scripts and tests).
     #[arg(long, global = true)]
     pub pin_stdin: bool,
+    /// The card access number printed on the front of a CC2, to use it contactless (PACE, then
+    /// every command under secure messaging). Not a secret like a PIN: it only opens the radio
+    /// channel.
+    #[arg(long, global = true, value_name = "DIGITS")]
+    pub can: Option<String>,
     #[command(subcommand)]
     pub command: CardCommand,
 }
@@ -284,16 +290,30 @@ fn execute(args: &CardArgs) -> Result<(), Failure> {
              the PIN is asked here instead."
         );
     }
-    let result = {
-        let mut card = PteidCard::open(&mut transport)?;
-        run_command(
-            &mut card,
-            args,
-            &pins,
-            &reader,
-            &atr,
-            caps.pinpad.has_pinpad(),
-        )
+    let contactless_cc2 = eid_card::Transport::atr(&transport) == pteid::CC2_CONTACTLESS_ATR;
+    let result = match &args.can {
+        Some(can) => {
+            let can = AccessKey::can(can).map_err(|e| local("bad-can", e.to_string()))?;
+            let mut secure = emrtd::open_contactless_cc2(eid_card::Reborrow(&mut transport), &can)?;
+            let mut card = PteidCard::open(&mut secure)?;
+            run_command(&mut card, args, &pins, &reader, &atr, false)
+        }
+        None if contactless_cc2 => Err(local(
+            "can-required",
+            "this Citizen Card is on a contactless reader: give the 6-digit card access number \
+             printed on its front with --can",
+        )),
+        None => {
+            let mut card = PteidCard::open(&mut transport)?;
+            run_command(
+                &mut card,
+                args,
+                &pins,
+                &reader,
+                &atr,
+                caps.pinpad.has_pinpad(),
+            )
+        }
     };
     let _ = transport.disconnect();
     result

@@ -215,3 +215,62 @@ fn card_commands_on_a_virtual_cc2() {
     }
     cli_on(mock::cc2::cc2(&PteidOptions::default()).unwrap(), false);
 }
+
+/// The same commands on a CC2 in a contactless reader: `--can` opens PACE, then every command
+/// runs under secure messaging; without it the agent says what is needed.
+#[test]
+fn card_commands_on_a_contactless_cc2_with_the_can() {
+    if !pcscd_available() {
+        return;
+    }
+    let built = eid_hardware_mocks::emrtd::cc2::cc2_contactless_default().unwrap();
+    let (slot, context) = Slot::acquire_empty();
+    let pki = built.pki.clone();
+    let _handle = VpcdCard::attach(slot.addr(), built.card).unwrap();
+    let reader = slot.reader_name();
+    wait_for_card(&context, &reader, true);
+    let profile = mock::Identity::default();
+
+    let out = run(&reader, &["identity", "--json"], "");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(json(&out)["error"]["code"], "can-required");
+
+    let out = run(&reader, &["identity", "--json", "--can", "000000"], "");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(json(&out)["error"]["code"], "access-denied");
+
+    let out = run(&reader, &["identity", "--json", "--can", &profile.can], "");
+    assert!(out.status.success(), "{out:?}");
+    let v = json(&out);
+    assert_eq!(v["identity"]["surname"], profile.surname);
+    assert_eq!(v["sod"]["integrity"]["result"], "passed");
+
+    let digest =
+        openssl::hash::hash(openssl::hash::MessageDigest::sha256(), b"contactless").unwrap();
+    let out = run(
+        &reader,
+        &[
+            "sign",
+            "--key",
+            "auth",
+            "--hash",
+            "sha256",
+            "--digest",
+            &hex::encode(digest),
+            "--format",
+            "der",
+            "--pin-stdin",
+            "--json",
+            "--can",
+            &profile.can,
+        ],
+        &format!("{}\n", &*profile.pins.auth),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let sig = hex::decode(json(&out)["signature"].as_str().unwrap()).unwrap();
+    let key = pki.auth_cert.public_key().unwrap();
+    let mut verifier =
+        openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &key).unwrap();
+    verifier.update(b"contactless").unwrap();
+    assert!(verifier.verify(&sig).unwrap());
+}

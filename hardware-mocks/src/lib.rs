@@ -7,6 +7,8 @@
 //!   `iso7816-test-t0`).
 //! - [`inprocess`]: a virtual card behind an [`eid_card::Transport`], with card removal and
 //!   re-insertion under the test's control, PC/SC style.
+//! - [`der`]: the DER writer the virtual cards' files, CMS signatures and test PKIs are built
+//!   with.
 //! - [`vpcd`]: the same card behind real PC/SC, as a client of vsmartcard's `vpcd` reader driver
 //!   in pcscd (the `eid-virtual-card` binary runs one from the command line).
 //!
@@ -15,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod der;
 pub mod emrtd;
 pub mod engine;
 pub mod inprocess;

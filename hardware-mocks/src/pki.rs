@@ -30,6 +30,8 @@ use openssl::x509::extension::{
 use openssl::x509::{X509, X509Name, X509NameBuilder, X509Ref};
 use thiserror::Error;
 
+use crate::der;
+
 /// Why a key, certificate or signature could not be made.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -41,8 +43,8 @@ pub enum PkiError {
     #[error("unknown name attribute {0:?} or value out of its bounds")]
     UnknownAttribute(String),
     /// A dotted OID that is not well formed (caller's bug).
-    #[error("malformed object identifier {0:?}")]
-    BadOid(String),
+    #[error(transparent)]
+    BadOid(#[from] der::OidError),
     /// The key type is neither RSA nor EC (caller's bug).
     #[error("unsupported key type for CMS signing")]
     UnsupportedKey,
@@ -474,26 +476,25 @@ pub fn cms_sign_with(
     digest: MessageDigest,
     options: &CmsOptions,
 ) -> Result<Vec<u8>, PkiError> {
-    let digest_alg = der::sequence(&[der::oid(digest_oid(digest)?)?]);
+    let digest_alg = der::sequence(&[der::oid_dotted(digest_oid(digest)?)?]);
     let content_digest = match &options.message_digest_override {
         Some(value) => value.clone(),
         None => hash(digest, content)?.to_vec(),
     };
     let now = time::OffsetDateTime::now_utc();
-    let mut attributes = vec![
-        attribute(OID_CONTENT_TYPE, &der::oid(econtent_type)?)?,
+    let attributes = [
+        attribute(OID_CONTENT_TYPE, &der::oid_dotted(econtent_type)?)?,
         attribute(OID_MESSAGE_DIGEST, &der::octet_string(&content_digest))?,
         attribute(OID_SIGNING_TIME, &der::utc_time(now))?,
     ];
-    // DER: a SET OF is sorted by encoding.
-    attributes.sort();
-    let signed_attrs = der::set(&attributes);
+    // SignedAttributes is a SET OF, DER-sorted (RFC 5652 §5.4 signs this encoding).
+    let signed_attrs = der::set_of(&attributes);
     let (signature_alg, mut signature) = match signer_key.id() {
         Id::RSA => {
             let mut signer = Signer::new(digest, signer_key)?;
             signer.update(&signed_attrs)?;
             (
-                der::sequence(&[der::oid(OID_RSA_ENCRYPTION)?, der::null()]),
+                der::sequence(&[der::oid_dotted(OID_RSA_ENCRYPTION)?, der::null()]),
                 signer.sign_to_vec()?,
             )
         }
@@ -501,7 +502,7 @@ pub fn cms_sign_with(
             let mut signer = Signer::new(digest, signer_key)?;
             signer.update(&signed_attrs)?;
             (
-                der::sequence(&[der::oid(ecdsa_oid(digest)?)?]),
+                der::sequence(&[der::oid_dotted(ecdsa_oid(digest)?)?]),
                 signer.sign_to_vec()?,
             )
         }
@@ -523,7 +524,7 @@ pub fn cms_sign_with(
         *tag = 0xA0;
     }
     let signer_info = der::sequence(&[
-        der::small_integer(1),
+        der::integer(1),
         issuer_and_serial,
         digest_alg.clone(),
         signed_attrs_implicit,
@@ -538,197 +539,38 @@ pub fn cms_sign_with(
         certs.push(cert.to_der()?);
     }
     let encap = der::sequence(&[
-        der::oid(econtent_type)?,
+        der::oid_dotted(econtent_type)?,
         der::explicit(0, &der::octet_string(content)),
     ]);
     let mut signed_data_fields = vec![
         // Version 3: the eContentType is not id-data (RFC 5652 §5.1).
-        der::small_integer(3),
-        der::set(&[digest_alg]),
+        der::integer(3),
+        der::set_of(&[digest_alg]),
         encap,
     ];
     if !certs.is_empty() {
-        signed_data_fields.push(der::tlv(0xA0, &certs.concat()));
+        // certificates [0] IMPLICIT CertificateSet, in the order given.
+        signed_data_fields.push(der::constructed(&[0xA0], &certs));
     }
-    signed_data_fields.push(der::set(&[signer_info]));
+    signed_data_fields.push(der::set_of(&[signer_info]));
     let signed_data = der::sequence(&signed_data_fields);
     Ok(der::sequence(&[
-        der::oid(OID_SIGNED_DATA)?,
+        der::oid_dotted(OID_SIGNED_DATA)?,
         der::explicit(0, &signed_data),
     ]))
 }
 
 fn attribute(oid: &str, value: &[u8]) -> Result<Vec<u8>, PkiError> {
     Ok(der::sequence(&[
-        der::oid(oid)?,
-        der::set(&[value.to_vec()]),
+        der::oid_dotted(oid)?,
+        der::set_of(&[value]),
     ]))
-}
-
-/// A minimal DER writer (ITU-T X.690 §8 and §10), enough for CMS, LDS security objects and
-/// file templates. Every function returns one complete encoding.
-pub mod der {
-    use super::PkiError;
-
-    /// Tag, definite length (short or long form), value.
-    pub fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(value.len().saturating_add(6));
-        out.push(tag);
-        push_len(&mut out, value.len());
-        out.extend_from_slice(value);
-        out
-    }
-
-    /// A two-byte tag (e.g. `5F1F`, `7F61`) with a definite length.
-    pub fn tlv2(tag: u16, value: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(value.len().saturating_add(7));
-        out.extend(tag.to_be_bytes());
-        push_len(&mut out, value.len());
-        out.extend_from_slice(value);
-        out
-    }
-
-    /// The DER length field.
-    pub fn push_len(out: &mut Vec<u8>, len: usize) {
-        if len < 0x80 {
-            out.push(len as u8);
-        } else {
-            let bytes = len.to_be_bytes();
-            let skip = bytes.iter().take_while(|&&b| b == 0).count();
-            let bytes = bytes.get(skip..).unwrap_or_default();
-            out.push(0x80 | bytes.len() as u8);
-            out.extend_from_slice(bytes);
-        }
-    }
-
-    pub fn sequence(items: &[Vec<u8>]) -> Vec<u8> {
-        tlv(0x30, &items.concat())
-    }
-
-    /// A SET (OF): the items as given (sort them first for DER SET OF).
-    pub fn set(items: &[Vec<u8>]) -> Vec<u8> {
-        tlv(0x31, &items.concat())
-    }
-
-    /// `[n] EXPLICIT` (constructed context-specific tag).
-    pub fn explicit(n: u8, inner: &[u8]) -> Vec<u8> {
-        tlv(0xA0 | (n & 0x1F), inner)
-    }
-
-    pub fn octet_string(value: &[u8]) -> Vec<u8> {
-        tlv(0x04, value)
-    }
-
-    pub fn null() -> Vec<u8> {
-        vec![0x05, 0x00]
-    }
-
-    pub fn printable_string(value: &str) -> Vec<u8> {
-        tlv(0x13, value.as_bytes())
-    }
-
-    pub fn utf8_string(value: &str) -> Vec<u8> {
-        tlv(0x0C, value.as_bytes())
-    }
-
-    /// INTEGER from a small non-negative value.
-    pub fn small_integer(value: u64) -> Vec<u8> {
-        unsigned_integer(&value.to_be_bytes())
-    }
-
-    /// INTEGER from unsigned big-endian bytes (minimal, with a 00 when the top bit is set).
-    pub fn unsigned_integer(value: &[u8]) -> Vec<u8> {
-        let skip = value.iter().take_while(|&&b| b == 0).count();
-        let value = value.get(skip..).unwrap_or_default();
-        let mut content = Vec::with_capacity(value.len().saturating_add(1));
-        if value.first().is_none_or(|&b| b & 0x80 != 0) {
-            content.push(0);
-        }
-        content.extend_from_slice(value);
-        tlv(0x02, &content)
-    }
-
-    /// OBJECT IDENTIFIER from dotted notation.
-    pub fn oid(dotted: &str) -> Result<Vec<u8>, PkiError> {
-        let bad = || PkiError::BadOid(dotted.to_owned());
-        let arcs = dotted
-            .split('.')
-            .map(|a| a.parse::<u64>().map_err(|_| bad()))
-            .collect::<Result<Vec<u64>, _>>()?;
-        let (first, second, rest) = match arcs.as_slice() {
-            [first @ 0..=2, second, rest @ ..] if *first == 2 || *second < 40 => {
-                (*first, *second, rest)
-            }
-            _ => return Err(bad()),
-        };
-        let mut content = Vec::new();
-        let head = first
-            .checked_mul(40)
-            .and_then(|v| v.checked_add(second))
-            .ok_or_else(bad)?;
-        push_base128(&mut content, head);
-        for &arc in rest {
-            push_base128(&mut content, arc);
-        }
-        Ok(tlv(0x06, &content))
-    }
-
-    fn push_base128(out: &mut Vec<u8>, value: u64) {
-        let mut groups = Vec::with_capacity(10);
-        let mut v = value;
-        groups.push((v & 0x7F) as u8);
-        v >>= 7;
-        while v > 0 {
-            groups.push((v & 0x7F) as u8 | 0x80);
-            v >>= 7;
-        }
-        out.extend(groups.iter().rev());
-    }
-
-    /// UTCTime `YYMMDDHHMMSSZ` (years 1950-2049).
-    pub fn utc_time(at: time::OffsetDateTime) -> Vec<u8> {
-        let at = at.to_offset(time::UtcOffset::UTC);
-        let text = format!(
-            "{:02}{:02}{:02}{:02}{:02}{:02}Z",
-            at.year().rem_euclid(100),
-            u8::from(at.month()),
-            at.day(),
-            at.hour(),
-            at.minute(),
-            at.second()
-        );
-        tlv(0x17, text.as_bytes())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
     use super::*;
-
-    #[test]
-    fn oid_encoding_matches_x690_examples() {
-        assert_eq!(
-            der::oid("1.2.840.113549.1.7.2").unwrap(),
-            [
-                0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x07, 0x02
-            ]
-        );
-        assert_eq!(
-            der::oid("2.23.136.1.1.1").unwrap(),
-            [0x06, 0x06, 0x67, 0x81, 0x08, 0x01, 0x01, 0x01]
-        );
-        assert!(der::oid("3.1").is_err());
-        assert!(der::oid("1").is_err());
-        assert!(der::oid("1.x").is_err());
-    }
-
-    #[test]
-    fn integers_and_lengths() {
-        assert_eq!(der::small_integer(0), [0x02, 0x01, 0x00]);
-        assert_eq!(der::small_integer(128), [0x02, 0x02, 0x00, 0x80]);
-        assert_eq!(der::tlv(0x04, &[0; 300])[..4], [0x04, 0x82, 0x01, 0x2C]);
-    }
 
     #[test]
     fn chain_verifies_with_openssl() {

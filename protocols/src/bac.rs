@@ -46,9 +46,6 @@ pub enum BacError {
     /// EXTERNAL AUTHENTICATE before GET CHALLENGE (chip side) or steps out of order.
     #[error("BAC step out of order")]
     OutOfOrder,
-    /// MRZ fields that cannot form MRZ_information.
-    #[error("invalid MRZ field: {0}")]
-    InvalidMrz(&'static str),
 }
 
 impl BacError {
@@ -66,48 +63,8 @@ impl BacError {
     }
 }
 
-/// ICAO 9303-3 §4.9 check digit over MRZ characters (weights 7, 3, 1; `<` = 0, A = 10).
-pub fn check_digit(field: &[u8]) -> Option<u8> {
-    let mut sum = 0u32;
-    for (i, &c) in field.iter().enumerate() {
-        let v = match c {
-            b'0'..=b'9' => u32::from(c - b'0'),
-            b'A'..=b'Z' => u32::from(c - b'A') + 10,
-            b'<' => 0,
-            _ => return None,
-        };
-        let w = [7, 3, 1].get(i % 3).copied().unwrap_or(1);
-        sum += v * w;
-    }
-    Some(b'0' + (sum % 10) as u8)
-}
-
-/// MRZ_information (ICAO 9303-11 §9.7.2): document number (padded with `<` to 9), its check
-/// digit, date of birth (YYMMDD), its check digit, date of expiry, its check digit.
-pub fn mrz_information(
-    document_number: &str,
-    date_of_birth: &str,
-    date_of_expiry: &str,
-) -> Result<Zeroizing<Vec<u8>>, BacError> {
-    let mut doc = Zeroizing::new(document_number.as_bytes().to_vec());
-    while doc.len() < 9 {
-        doc.push(b'<');
-    }
-    let mut out = Zeroizing::new(Vec::with_capacity(doc.len() + 15));
-    for (field, len, name) in [
-        (&doc[..], 0usize, "document number"),
-        (date_of_birth.as_bytes(), 6, "date of birth"),
-        (date_of_expiry.as_bytes(), 6, "date of expiry"),
-    ] {
-        if len != 0 && (field.len() != len || !field.iter().all(u8::is_ascii_digit)) {
-            return Err(BacError::InvalidMrz(name));
-        }
-        let check = check_digit(field).ok_or(BacError::InvalidMrz(name))?;
-        out.extend_from_slice(field);
-        out.push(check);
-    }
-    Ok(out)
-}
+// MRZ_information itself (document number, birth and expiry dates with their check digits) is
+// built by [`crate::mrz::mrz_information`].
 
 /// The BAC keys `KEnc`, `KMAC` from MRZ_information (§9.7.2).
 pub fn bac_keys(mrz_information: &[u8]) -> Result<SessionKeys, CryptoError> {
@@ -319,18 +276,5 @@ impl BacChip {
 impl std::fmt::Debug for BacChip {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("BacChip(<secret>)")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn mrz_information_of_the_appendix_d_passport() {
-        let info = mrz_information("L898902C", "690806", "940623").unwrap();
-        assert_eq!(&info[..], b"L898902C<369080619406236");
-        assert!(mrz_information("X", "6908", "940623").is_err());
     }
 }

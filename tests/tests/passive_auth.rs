@@ -8,6 +8,7 @@
     clippy::panic
 )]
 
+use eid_hardware_mocks::der;
 use eid_hardware_mocks::pki::{
     self, CertProfile, CertSpec, CmsOptions, Credential, Curve, KeySpec, OID_CSCA_MASTER_LIST,
     OID_LDS_SECURITY_OBJECT, cms_sign, cms_sign_with,
@@ -41,25 +42,20 @@ fn data_groups() -> Vec<(u8, Vec<u8>)> {
     let mrz =
         b"P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<L898902C36UTO7408122F1204159ZE184226B<<<<<10";
     vec![
-        (1, pki::der::tlv(0x61, &pki::der::tlv2(0x5F1F, mrz))),
-        (15, pki::der::tlv(0x6F, &[0x30, 0x00])),
+        (1, der::tlv(&[0x61], &der::tlv(&[0x5F, 0x1F], mrz))),
+        (15, der::tlv(&[0x6F], &[0x30, 0x00])),
     ]
 }
 
 fn lds_security_object(digest: HashAlgorithm, dgs: &[(u8, Vec<u8>)]) -> Vec<u8> {
-    use pki::der::*;
+    use der::*;
     let hashes: Vec<Vec<u8>> = dgs
         .iter()
-        .map(|(n, f)| {
-            sequence(&[
-                small_integer(u64::from(*n)),
-                octet_string(&digest.digest(f)),
-            ])
-        })
+        .map(|(n, f)| sequence(&[integer(u64::from(*n)), octet_string(&digest.digest(f))]))
         .collect();
     sequence(&[
-        small_integer(0),
-        sequence(&[oid(digest.oid()).unwrap(), null()]),
+        integer(0),
+        sequence(&[oid_dotted(digest.oid()).unwrap(), null()]),
         sequence(&hashes),
     ])
 }
@@ -80,7 +76,7 @@ fn ef_sod(
         o,
     )
     .unwrap();
-    pki::der::tlv(0x77, &cms)
+    der::tlv(&[0x77], &cms)
 }
 
 fn refs(dgs: &[(u8, Vec<u8>)]) -> Vec<(u8, &[u8])> {
@@ -202,10 +198,7 @@ fn mock_signed_master_list_feeds_the_trust_store() {
             pki::cached_key(KeySpec::Ec(Curve::P256), 121).unwrap(),
         )
         .unwrap();
-    let list = pki::der::sequence(&[
-        pki::der::small_integer(0),
-        pki::der::set(&[csca.cert_der().unwrap()]),
-    ]);
+    let list = der::sequence(&[der::integer(0), der::set_of(&[csca.cert_der().unwrap()])]);
     let ml = cms_sign(
         OID_CSCA_MASTER_LIST,
         &list,

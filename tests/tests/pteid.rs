@@ -272,6 +272,22 @@ fn verify_with_openssl(cert: &openssl::x509::X509, hash: HashAlg, data: &[u8], s
     v.verify(sig).unwrap()
 }
 
+fn verify_pss_with_openssl(
+    cert: &openssl::x509::X509,
+    hash: HashAlg,
+    data: &[u8],
+    sig: &[u8],
+) -> bool {
+    use openssl::{rsa::Padding, sign::RsaPssSaltlen};
+    let key = cert.public_key().unwrap();
+    let mut v = openssl::sign::Verifier::new(hash.message_digest(), &key).unwrap();
+    v.set_rsa_padding(Padding::PKCS1_PSS).unwrap();
+    v.set_rsa_pss_saltlen(RsaPssSaltlen::DIGEST_LENGTH).unwrap();
+    v.set_rsa_mgf1_md(hash.message_digest()).unwrap();
+    v.update(data).unwrap();
+    v.verify(sig).unwrap_or(false)
+}
+
 fn signatures_verify(tier: &mut Tier, pki: &CardPki, generation: Generation) {
     let profile = mock::Identity::default();
     let mut t = tier.connect();
@@ -295,6 +311,17 @@ fn signatures_verify(tier: &mut Tier, pki: &CardPki, generation: Generation) {
                         verify_with_openssl(cert, hash, data, &sig.raw),
                         "{key:?} {hash:?}"
                     );
+                    // RSA-PSS (algorithm reference + 3), salt as long as the hash.
+                    if card.pin_status(key.pin()).unwrap() != PinStatus::Verified {
+                        card.verify_pin(key.pin(), &pin(value)).unwrap();
+                    }
+                    let pss = card.sign(key, hash, &digest, RsaPadding::Pss).unwrap();
+                    assert_eq!(pss.scheme, "rsa-pss", "{key:?} {hash:?}");
+                    assert!(
+                        verify_pss_with_openssl(cert, hash, data, &pss.raw),
+                        "PSS {key:?} {hash:?}"
+                    );
+                    assert!(!verify_with_openssl(cert, hash, data, &pss.raw));
                 }
                 Generation::Cc2 => {
                     assert_eq!(sig.raw.len(), 64);

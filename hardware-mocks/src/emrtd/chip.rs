@@ -318,7 +318,12 @@ impl Applet for EmrtdApplet {
         let access_control = matches!(
             ins,
             INS_MSE | INS_EXTERNAL_AUTHENTICATE | INS_GET_CHALLENGE | INS_GENERAL_AUTHENTICATE
-        ) || (ins == INS_SELECT && command.p1() == 0x04);
+        ) || (ins == INS_SELECT && command.p1() == 0x04)
+            // Selecting the MF is always allowed: after a plain command has ended secure
+            // messaging inside LDS1, a terminal starts again from the MF (ICAO 9303-11 §9.8.3).
+            || (ins == INS_SELECT
+                && command.p1() == 0x00
+                && matches!(command.data(), [] | [0x3F, 0x00]));
         if !access_control && self.locked(core) {
             return Some(Response::status_only(Status::SecurityStatusNotSatisfied));
         }
@@ -593,6 +598,30 @@ mod tests {
             &commands::select(Select::ChildEf(0x0199), FileReturn::None),
         );
         assert_eq!(r.status(), Status::FileNotFound);
+    }
+
+    #[test]
+    fn a_plain_command_ends_secure_messaging_and_the_mf_can_be_selected_again() {
+        let mut card = new_card(config());
+        select_lds(&mut card);
+        let mut sm = bac(&mut card, MRZ).unwrap();
+        assert_eq!(read_ef_com(&mut card, &mut sm), EF_COM);
+        // A plain SELECT MF ends the session (ICAO 9303-11 §9.8.3) and is answered in plain.
+        let r = send(
+            &mut card,
+            &commands::select(Select::MasterFile, FileReturn::None),
+        );
+        assert_eq!(r.status(), Status::Success);
+        // The old keys are gone: a protected command is refused in plain.
+        let wrapped = sm.wrap(&commands::read_binary(0, 4).unwrap()).unwrap();
+        assert_eq!(
+            send(&mut card, &wrapped).status(),
+            Status::SmObjectsIncorrect
+        );
+        // And LDS1 is locked again until access control is redone.
+        select_lds(&mut card);
+        let r = send(&mut card, &commands::read_binary_sfi(0x1E, 0, 4).unwrap());
+        assert_eq!(r.status(), Status::SecurityStatusNotSatisfied);
     }
 
     #[test]

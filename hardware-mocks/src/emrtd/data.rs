@@ -2,7 +2,12 @@
 //! check digits, 9303-4 TD3, 9303-5 TD1).
 //!
 //! Everything here is fixed per profile so that tests and the demo can address the documents
-//! (document number, dates, CAN) without reading them first.
+//! (document number, dates, CAN) without reading them first. Check digits and MRZ_information
+//! come from `eid_protocols::mrz`, the code the terminal side uses; the specimen tests below pin
+//! them to the ICAO examples.
+
+use eid_protocols::mrz::{self, MrzError};
+use zeroize::Zeroizing;
 
 /// The size of the MRZ.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -72,16 +77,14 @@ impl Document {
     }
 
     /// MRZ_information for BAC and the PACE MRZ password (ICAO 9303-11 §9.7.2): document
-    /// number, its check digit, date of birth, check digit, date of expiry, check digit.
-    pub fn mrz_information(&self) -> String {
-        let number = pad(self.document_number, 9);
-        format!(
-            "{number}{}{}{}{}{}",
-            check_digit(&number),
+    /// number, its check digit, date of birth, check digit, date of expiry, check digit, as
+    /// [`mrz::mrz_information`] computes it (in a zeroizing string: it is key material). Fails
+    /// only if the profile's data is not MRZ text.
+    pub fn mrz_information(&self) -> Result<Zeroizing<String>, MrzError> {
+        mrz::mrz_information(
+            self.document_number,
             self.date_of_birth,
-            check_digit(self.date_of_birth),
             self.date_of_expiry,
-            check_digit(self.date_of_expiry)
         )
     }
 
@@ -173,26 +176,14 @@ fn pad(s: &str, width: usize) -> String {
     out
 }
 
-/// The check digit of an MRZ field: weights 7, 3, 1 repeating; digits count as themselves,
-/// `A`-`Z` as 10-35, `<` (and anything else) as 0; the sum modulo 10 (ICAO 9303-3 §4.9).
-pub fn check_digit(field: &str) -> char {
-    let sum = field
-        .bytes()
-        .zip([7u32, 3, 1].iter().cycle())
-        .map(|(c, &w)| {
-            let value = match c {
-                b'0'..=b'9' => u32::from(c - b'0'),
-                b'A'..=b'Z' => u32::from(c - b'A') + 10,
-                _ => 0,
-            };
-            value * w
-        })
-        .sum::<u32>();
-    char::from(b'0' + (sum % 10) as u8)
+/// The check digit of an MRZ field as a character ([`mrz::check_digit`], ICAO 9303-3 §4.9).
+fn check_digit(field: &str) -> char {
+    char::from(b'0' + mrz::check_digit(field.as_bytes()))
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     /// The ICAO 9303-4 Appendix specimen (Anna Maria Eriksson).
@@ -250,6 +241,9 @@ mod tests {
             date_of_expiry: "940623",
             ..SPECIMEN
         };
-        assert_eq!(doc.mrz_information(), "L898902C<369080619406236");
+        assert_eq!(
+            doc.mrz_information().unwrap().as_str(),
+            "L898902C<369080619406236"
+        );
     }
 }

@@ -10,7 +10,7 @@ use openssl::hash::{MessageDigest, hash};
 use thiserror::Error;
 
 use super::data::Document;
-use super::der;
+use crate::der;
 
 /// Object identifiers the files use, as arcs.
 pub mod oid {
@@ -236,8 +236,8 @@ pub fn ca_info(protocol: &[u64], key_id: Option<u64>) -> Vec<u8> {
 /// SubjectPublicKeyInfo, optional key id.
 pub fn ca_public_key_info(spki: &[u8], key_id: Option<u64>) -> Vec<u8> {
     match key_id {
-        Some(id) => der::sequence(&[&der::oid(&oid::PK_ECDH), spki, &der::integer(id)]),
-        None => der::sequence(&[&der::oid(&oid::PK_ECDH), spki]),
+        Some(id) => der::sequence(&[&der::oid(&oid::PK_ECDH), spki, &der::integer(id)][..]),
+        None => der::sequence(&[&der::oid(&oid::PK_ECDH), spki][..]),
     }
 }
 
@@ -253,8 +253,7 @@ pub fn aa_info() -> Vec<u8> {
 
 /// SecurityInfos: the SET OF the given SecurityInfo encodings (EF.CardAccess, 9303-11 §9.2).
 pub fn security_infos(infos: &[Vec<u8>]) -> Vec<u8> {
-    let parts: Vec<&[u8]> = infos.iter().map(Vec::as_slice).collect();
-    der::set_of(&parts)
+    der::set_of(infos)
 }
 
 /// DG14 (`6E` { SecurityInfos }), 9303-10 §4.7.14.
@@ -287,7 +286,6 @@ pub fn lds_security_object(hashes: &[(u8, Vec<u8>)]) -> Vec<u8> {
             ])
         })
         .collect();
-    let entries: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
     der::sequence(&[
         &der::integer(1),
         &der::algorithm(&oid::SHA256),

@@ -14,7 +14,6 @@
 pub mod cc2;
 pub mod chip;
 pub mod data;
-pub mod der;
 pub mod lds;
 pub mod profile;
 pub mod trust;

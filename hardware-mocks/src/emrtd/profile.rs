@@ -252,6 +252,8 @@ pub enum EmrtdError {
     Pki(#[from] PkiError),
     #[error("building the LDS files: {0}")]
     Lds(#[from] lds::LdsBuildError),
+    #[error("profile data: {0}")]
+    Mrz(#[from] eid_protocols::mrz::MrzError),
     #[error("openssl: {0}")]
     Crypto(#[from] openssl::error::ErrorStack),
     #[error("{0}")]
@@ -506,6 +508,13 @@ pub fn atr() -> Vec<u8> {
     contactless_atr(b"eMRTD UTO")
 }
 
+/// The ATR of the PACE profiles, chips of the current generation: historical bytes in
+/// compact-TLV (category 80) with card capabilities (tag 7, ISO 7816-4 §12.1.1.9) announcing
+/// command chaining and extended Lc/Le, so a terminal reads each file in one READ BINARY.
+pub fn atr_extended_length() -> Vec<u8> {
+    contactless_atr(&[0x80, 0x73, 0x00, 0x00, 0xC0])
+}
+
 /// `3B 8n 80 01 <historical bytes> TCK` (at most 15 historical bytes).
 pub fn contactless_atr(historical: &[u8]) -> Vec<u8> {
     let historical = historical
@@ -531,7 +540,9 @@ pub fn chip_config(profile: Profile) -> Result<ChipConfig, EmrtdError> {
         };
     let ca_key = ec(&keys.chip_authentication)?;
     let mut config = ChipConfig {
-        mrz_information: Some(Zeroizing::new(document.mrz_information().into_bytes())),
+        mrz_information: Some(Zeroizing::new(
+            document.mrz_information()?.as_bytes().to_vec(),
+        )),
         can: document.can.map(|c| Zeroizing::new(c.to_owned())),
         sm_required_aids: vec![LDS1_AID.to_vec()],
         ..ChipConfig::default()
@@ -602,10 +613,17 @@ pub fn file_system(files: &ChipFiles) -> Df {
     mf.df(app)
 }
 
-/// A fresh card of an eMRTD profile (T=1, extended length, contactless ATR).
+/// A fresh card of an eMRTD profile (T=1, contactless ATR, extended length accepted). The PACE
+/// chips announce extended length in their ATR ([`atr_extended_length`]); the BAC passport, an
+/// older chip, does not ([`atr`]), so a terminal reads it with short APDUs and uses extended
+/// length only where an answer cannot fit (its 256-byte RSA Active Authentication signature).
 pub fn card(profile: Profile) -> Result<VirtualCard, EmrtdError> {
     let files = chip_files(profile)?;
-    Ok(VirtualCard::builder(atr(), file_system(files))
+    let atr = match profile.access() {
+        Access::Bac => atr(),
+        _ => atr_extended_length(),
+    };
+    Ok(VirtualCard::builder(atr, file_system(files))
         .applet(EmrtdApplet::new(chip_config(profile)?))
         .build())
 }

@@ -16,8 +16,8 @@ use openssl::sign::Signer;
 use openssl::x509::X509Ref;
 use time::{Duration, OffsetDateTime};
 
-use super::der;
 use super::lds::oid;
+use crate::der;
 use crate::pki::{self, CertProfile, CertSpec, Credential, Curve, KeySpec};
 
 /// Key slots of [`pki::cached_key`] used here.
@@ -137,7 +137,6 @@ pub fn master_list(cscas: &[&X509Ref], signer: &Credential) -> Result<Vec<u8>, p
         .iter()
         .map(|c| c.to_der())
         .collect::<Result<Vec<_>, _>>()?;
-    let certs: Vec<&[u8]> = certs.iter().map(Vec::as_slice).collect();
     let content = der::sequence(&[&der::integer(0), &der::set_of(&certs)]);
     pki::cms_sign(
         pki::OID_CSCA_MASTER_LIST,
@@ -158,8 +157,8 @@ pub fn crl(
 ) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
     let algorithm = der::algorithm(&oid::ECDSA_WITH_SHA256);
     let name = issuer.subject_name().to_der()?;
-    let this_update = pki::der::utc_time(now - Duration::days(1));
-    let next_update = pki::der::utc_time(now + Duration::days(90));
+    let this_update = der::utc_time(now - Duration::days(1));
+    let next_update = der::utc_time(now + Duration::days(90));
     let mut extensions = Vec::new();
     if let Some(ski) = issuer.subject_key_id() {
         let aki = der::sequence(&[&der::tlv(&[0x80], ski.as_slice())]);
@@ -172,7 +171,6 @@ pub fn crl(
         &der::oid(&[2, 5, 29, 20]),
         &der::octet_string(&der::integer(1)),
     ]));
-    let extensions: Vec<&[u8]> = extensions.iter().map(Vec::as_slice).collect();
     let tbs = der::sequence(&[
         &der::integer(1),
         &algorithm,
@@ -184,13 +182,10 @@ pub fn crl(
     let mut signer = Signer::new(MessageDigest::sha256(), key)?;
     signer.update(&tbs)?;
     let signature = signer.sign_to_vec()?;
-    let mut bits = Vec::with_capacity(signature.len() + 1);
-    bits.push(0);
-    bits.extend_from_slice(&signature);
     Ok(der::sequence(&[
         &tbs,
         &algorithm,
-        &der::tlv(&[0x03], &bits),
+        &der::bit_string(0, &signature),
     ]))
 }
 

@@ -19,8 +19,9 @@ use openssl::rsa::Padding;
 use openssl::sign::RsaPssSaltlen;
 use zeroize::Zeroizing;
 
+use crate::der;
 use crate::engine::{Access, Applet, CardCore};
-use crate::pki::{der, digest_oid};
+use crate::pki::digest_oid;
 
 use super::Generation;
 
@@ -310,7 +311,7 @@ fn rsa_pkcs1(key: &PKey<Private>, block: &[u8]) -> Result<Vec<u8>, crate::pki::P
 
 /// PKCS#1 v2.2 §9.2 DigestInfo of a hash.
 fn digest_info(hash: Hash, value: &[u8]) -> Result<Vec<u8>, crate::pki::PkiError> {
-    let alg = der::sequence(&[der::oid(digest_oid(hash.digest())?)?, der::null()]);
+    let alg = der::sequence(&[der::oid_dotted(digest_oid(hash.digest())?)?, der::null()]);
     Ok(der::sequence(&[alg, der::octet_string(value)]))
 }
 

@@ -18,8 +18,9 @@
 use openssl::bn::{BigNum, BigNumContext};
 use openssl::ec::PointConversionForm;
 
+use crate::der;
 use crate::engine::{CardBuilder, Df, Ef};
-use crate::pki::{self, Curve, KeySpec, der};
+use crate::pki::{self, Curve, KeySpec};
 
 use super::applet::{CardKey, PteidApplet};
 use super::pkcs15::{self, KeyEntry};
@@ -39,7 +40,7 @@ const CERT_FILE_LEN: usize = 2_000;
 
 /// DG1: `61 L 5F1F L <MRZ>`.
 pub fn mrz_file(identity: &Identity) -> Vec<u8> {
-    der::tlv(0x61, &der::tlv2(0x5F1F, identity.mrz().as_bytes()))
+    der::tlv(&[0x61], &der::tlv(&[0x5F, 0x1F], identity.mrz().as_bytes()))
 }
 
 /// DG2: the facial image in an ISO/IEC 19794-5 record inside a biometric information template.
@@ -56,19 +57,18 @@ pub fn photo_file(identity: &Identity, photo: &[u8]) -> Vec<u8> {
     record.extend_from_slice(&image);
     record.extend_from_slice(photo);
     // Biometric header template: version, type (face), subtype, format owner / type.
-    let bht = der::tlv(
-        0xA1,
+    let bht = der::constructed(
+        &[0xA1],
         &[
-            der::tlv(0x80, &[0x01, 0x01]),
-            der::tlv(0x81, &[0x02]),
-            der::tlv(0x87, &[0x01, 0x01]),
-            der::tlv(0x88, &[0x00, 0x08]),
-        ]
-        .concat(),
+            der::tlv(&[0x80], &[0x01, 0x01]),
+            der::tlv(&[0x81], &[0x02]),
+            der::tlv(&[0x87], &[0x01, 0x01]),
+            der::tlv(&[0x88], &[0x00, 0x08]),
+        ],
     );
-    let bit = der::tlv2(0x7F60, &[bht, der::tlv2(0x5F2E, &record)].concat());
-    let group = der::tlv2(0x7F61, &[der::tlv(0x02, &[0x01]), bit].concat());
-    der::tlv(0x75, &group)
+    let bit = der::constructed(&[0x7F, 0x60], &[bht, der::tlv(&[0x5F, 0x2E], &record)]);
+    let group = der::constructed(&[0x7F, 0x61], &[der::tlv(&[0x02], &[0x01]), bit]);
+    der::tlv(&[0x75], &group)
 }
 
 /// DG13 (010D): the CC2 ID layout of cards.md §A3 with the card's public key.
@@ -107,10 +107,10 @@ pub fn id_file(
         if tag == 0 || (tag == 0xD8 && value.is_empty()) {
             continue;
         }
-        content.extend(der::tlv(tag, value.as_bytes()));
+        content.extend(der::tlv(&[tag], value.as_bytes()));
     }
     content.extend(ec_public_key_template(card_key)?);
-    Ok(der::tlv(0x6D, &content))
+    Ok(der::tlv(&[0x6D], &content))
 }
 
 /// `7F49`: curve OID, then [1] p, [2] a, [3] b, [4] G, [5] n, [6] Q, [7] cofactor.
@@ -134,27 +134,27 @@ fn ec_public_key_template(
         .public_key()
         .to_bytes(group, PointConversionForm::UNCOMPRESSED, &mut ctx)?;
     let content = [
-        der::oid("1.2.840.10045.3.1.7")?,
-        der::tlv(0x81, &p.to_vec_padded(len)?),
-        der::tlv(0x82, &a.to_vec_padded(len)?),
-        der::tlv(0x83, &b.to_vec_padded(len)?),
-        der::tlv(0x84, &generator),
-        der::tlv(0x85, &n.to_vec()),
-        der::tlv(0x86, &q),
-        der::tlv(0x87, &h.to_vec()),
+        der::oid(&[1, 2, 840, 10045, 3, 1, 7]),
+        der::tlv(&[0x81], &p.to_vec_padded(len)?),
+        der::tlv(&[0x82], &a.to_vec_padded(len)?),
+        der::tlv(&[0x83], &b.to_vec_padded(len)?),
+        der::tlv(&[0x84], &generator),
+        der::tlv(&[0x85], &n.to_vec()),
+        der::tlv(&[0x86], &q),
+        der::tlv(&[0x87], &h.to_vec()),
     ]
     .concat();
-    Ok(der::tlv2(0x7F49, &content))
+    Ok(der::tlv(&[0x7F, 0x49], &content))
 }
 
 /// DG14: ActiveAuthenticationInfo (ICAO 9303-11 §6.1, ECDSA plain SHA-256).
 pub fn dg14() -> Result<Vec<u8>, PteidError> {
     let info = der::sequence(&[
-        der::oid("2.23.136.1.1.5")?,
-        der::small_integer(1),
-        der::oid("0.4.0.127.0.7.1.1.4.1.3")?,
+        der::oid(&[2, 23, 136, 1, 1, 5]),
+        der::integer(1),
+        der::oid(&[0, 4, 0, 127, 0, 7, 1, 1, 4, 1, 3]),
     ]);
-    Ok(der::tlv(0x6E, &der::set(&[info])))
+    Ok(der::tlv(&[0x6E], &der::set_of(&[info])))
 }
 
 /// The default CC2.
@@ -177,7 +177,7 @@ pub fn cc2(options: &PteidOptions) -> Result<PteidCard, PteidError> {
     let card_ec = card_key.ec_key()?;
     let dg13 = id_file(identity, &card_ec)?;
     let dg14 = dg14()?;
-    let dg15 = der::tlv(0x6F, &card_key.public_key_to_der()?);
+    let dg15 = der::tlv(&[0x6F], &card_key.public_key_to_der()?);
     let hashes = [
         (1u8, &dg1),
         (2, &dg2),

@@ -30,8 +30,9 @@ use openssl::hash::{MessageDigest, hash};
 use openssl::x509::X509;
 use thiserror::Error;
 
+use crate::der;
 use crate::engine::{Pin, VirtualCard};
-use crate::pki::{self, CertProfile, CertSpec, Credential, KeySpec, PkiError, der};
+use crate::pki::{self, CertProfile, CertSpec, Credential, KeySpec, PkiError};
 
 pub use identity::{Address, Identity, Pins};
 
@@ -326,15 +327,15 @@ fn cplc(serial: [u8; 8], generation: Generation) -> Vec<u8> {
 /// ICAO 9303-10 §4.6.2.2 LDSSecurityObject v0 with SHA-256 over these (number, hash) pairs.
 pub fn lds_security_object(hashes: &[(u8, Vec<u8>)]) -> Result<Vec<u8>, PteidError> {
     let alg = der::sequence(&[
-        der::oid(pki::digest_oid(MessageDigest::sha256())?)?,
+        der::oid_dotted(pki::digest_oid(MessageDigest::sha256())?).map_err(PkiError::from)?,
         der::null(),
     ]);
     let groups: Vec<Vec<u8>> = hashes
         .iter()
-        .map(|(n, h)| der::sequence(&[der::small_integer(u64::from(*n)), der::octet_string(h)]))
+        .map(|(n, h)| der::sequence(&[der::integer(u64::from(*n)), der::octet_string(h)]))
         .collect();
     Ok(der::sequence(&[
-        der::small_integer(0),
+        der::integer(0),
         alg,
         der::sequence(&groups),
     ]))
@@ -368,7 +369,7 @@ fn sod(
         MessageDigest::sha256(),
         &options,
     )?;
-    Ok(der::tlv(0x77, &cms))
+    Ok(der::tlv(&[0x77], &cms))
 }
 
 fn sha256(data: &[u8]) -> Result<Vec<u8>, PteidError> {

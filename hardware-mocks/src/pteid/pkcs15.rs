@@ -4,7 +4,7 @@
 //! OpenSC's `pteid` emulator (cards.md §A8) reads TokenInfo and the ODF under 3F00 4F00, then
 //! parses the PrKDF, CDF and AODF the ODF points at, and reads PIN tries with VERIFY without data.
 
-use crate::pki::der;
+use crate::der;
 
 /// PKCS#15 application identifier (PKCS #15 v1.1 §5.4.1).
 pub const PKCS15_AID: &[u8] = &[
@@ -53,7 +53,7 @@ fn path(bytes: &[u8]) -> Vec<u8> {
 /// BIT STRING from the bit numbers that are set (bit 0 is the first, most significant).
 fn bit_string(bits: &[u32]) -> Vec<u8> {
     let Some(&max) = bits.iter().max() else {
-        return vec![0x03, 0x01, 0x00];
+        return der::bit_string(0, &[]);
     };
     let bytes = (max / 8 + 1) as usize;
     let mut value = vec![0u8; bytes];
@@ -62,10 +62,7 @@ fn bit_string(bits: &[u32]) -> Vec<u8> {
             *byte |= 0x80 >> (bit % 8);
         }
     }
-    let unused = (7 - max % 8) as u8;
-    let mut content = vec![unused];
-    content.extend(value);
-    der::tlv(0x03, &content)
+    der::bit_string((7 - max % 8) as u8, &value)
 }
 
 fn common_object(label: &str, private: bool, auth_id: Option<u8>) -> Vec<u8> {
@@ -86,19 +83,19 @@ fn common_object(label: &str, private: bool, auth_id: Option<u8>) -> Vec<u8> {
 pub fn ef_dir(apps: &[(&[u8], &str, &[u8])]) -> Vec<u8> {
     apps.iter()
         .flat_map(|(aid, label, app_path)| {
-            let mut content = der::tlv(0x4F, aid);
-            content.extend(der::tlv(0x50, label.as_bytes()));
-            content.extend(der::tlv(0x51, app_path));
-            der::tlv(0x61, &content)
+            let mut content = der::tlv(&[0x4F], aid);
+            content.extend(der::tlv(&[0x50], label.as_bytes()));
+            content.extend(der::tlv(&[0x51], app_path));
+            der::tlv(&[0x61], &content)
         })
         .collect()
 }
 
 /// ODF: `[0]` PrKDF, `[4]` CDF, `[8]` AODF, each a Path (absolute paths).
 pub fn odf(prkdf: &[u8], cdf: &[u8], aodf: &[u8]) -> Vec<u8> {
-    let mut out = der::tlv(0xA0, &path(prkdf));
-    out.extend(der::tlv(0xA4, &path(cdf)));
-    out.extend(der::tlv(0xA8, &path(aodf)));
+    let mut out = der::tlv(&[0xA0], &path(prkdf));
+    out.extend(der::tlv(&[0xA4], &path(cdf)));
+    out.extend(der::tlv(&[0xA8], &path(aodf)));
     out
 }
 
@@ -106,10 +103,10 @@ pub fn odf(prkdf: &[u8], cdf: &[u8], aodf: &[u8]) -> Vec<u8> {
 /// prnGeneration).
 pub fn token_info(serial: &[u8], manufacturer: &str, label: &str) -> Vec<u8> {
     der::sequence(&[
-        der::small_integer(0),
+        der::integer(0),
         der::octet_string(serial),
         der::utf8_string(manufacturer),
-        der::tlv(0x80, label.as_bytes()),
+        der::tlv(&[0x80], label.as_bytes()),
         bit_string(&[0, 2]),
     ])
 }
@@ -127,19 +124,18 @@ pub fn prkdf(keys: &[KeyEntry]) -> Vec<u8> {
             let common_key = der::sequence(&[
                 der::octet_string(&[k.id]),
                 usage,
-                der::small_integer(u64::from(k.key_reference)),
+                der::integer(u64::from(k.key_reference)),
             ]);
             // PrivateRSAKeyAttributes {value, modulusLength}; for EC the same shape carries the
             // field size.
-            let type_attributes =
-                der::sequence(&[path(&k.path), der::small_integer(u64::from(k.bits))]);
+            let type_attributes = der::sequence(&[path(&k.path), der::integer(u64::from(k.bits))]);
             let body = [
                 common_object(k.label, true, Some(k.auth_id)),
                 common_key,
-                der::tlv(0xA1, &type_attributes),
+                der::tlv(&[0xA1], &type_attributes),
             ]
             .concat();
-            der::tlv(if k.ec { 0xA0 } else { 0x30 }, &body)
+            der::tlv(&[if k.ec { 0xA0 } else { 0x30 }], &body)
         })
         .collect()
 }
@@ -151,12 +147,12 @@ pub fn cdf(certs: &[CertEntry]) -> Vec<u8> {
         .flat_map(|c| {
             let mut common_cert = vec![der::octet_string(&[c.id])];
             if c.authority {
-                common_cert.push(vec![0x01, 0x01, 0xFF]);
+                common_cert.push(der::boolean(true));
             }
             der::sequence(&[
                 common_object(c.label, false, None),
                 der::sequence(&common_cert),
-                der::tlv(0xA1, &der::sequence(&[path(&c.path)])),
+                der::tlv(&[0xA1], &der::sequence(&[path(&c.path)])),
             ])
         })
         .collect()
@@ -171,13 +167,13 @@ pub fn aodf(pins: &[PinEntry]) -> Vec<u8> {
                 // PinFlags: initialized(4), needsPadding(5) (global PINs, as OpenSC expects of a user PIN).
                 bit_string(&[4, 5]),
                 // PinType ascii-numeric.
-                der::tlv(0x0A, &[0x01]),
-                der::small_integer(4),
-                der::small_integer(8),
-                der::small_integer(8),
+                der::tlv(&[0x0A], &[0x01]),
+                der::integer(4),
+                der::integer(8),
+                der::integer(8),
                 der::tlv(
-                    0x80,
-                    der::small_integer(u64::from(p.reference))
+                    &[0x80],
+                    der::integer(u64::from(p.reference))
                         .get(2..)
                         .unwrap_or_default(),
                 ),
@@ -186,7 +182,7 @@ pub fn aodf(pins: &[PinEntry]) -> Vec<u8> {
             der::sequence(&[
                 common_object(p.label, true, None),
                 der::sequence(&[der::octet_string(&[p.auth_id])]),
-                der::tlv(0xA1, &attributes),
+                der::tlv(&[0xA1], &attributes),
             ])
         })
         .collect()
