@@ -623,9 +623,16 @@ fn print_fields(value: &serde_json::Value) {
                 .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
                 .collect::<Vec<_>>()
                 .join(" / "),
-            serde_json::Value::Object(o) => match (o.get("date"), o.get("raw")) {
-                (Some(serde_json::Value::String(d)), _) => d.clone(),
-                (_, Some(serde_json::Value::String(r))) => format!("{r} (not a valid date)"),
+            serde_json::Value::Object(o) => match (o.get("date"), o.get("raw"), o.get("modulus")) {
+                (Some(serde_json::Value::String(d)), _, _) => d.clone(),
+                (_, Some(serde_json::Value::String(r)), _) => format!("{r} (not a valid date)"),
+                // The card's own RSA key (CC1 ID file): its size, not a wall of hex.
+                (_, _, Some(serde_json::Value::String(m))) => {
+                    format!(
+                        "RSA, {} bits (--json for the key)",
+                        m.trim_start_matches('0').len() * 4
+                    )
+                }
                 _ => v.to_string(),
             },
             other => other.to_string(),

@@ -77,8 +77,18 @@ fn main() {
                 start.elapsed()
             })
             .collect();
+        let name = match id {
+            12 => "NIST P-256",
+            13 => "brainpoolP256r1",
+            14 => "brainpoolP320r1",
+            15 => "NIST P-384",
+            16 => "brainpoolP384r1",
+            17 => "brainpoolP512r1",
+            18 => "NIST P-521",
+            _ => "?",
+        };
         println!(
-            "  parameter id {id:>2}: {:>8.2} ms",
+            "  parameter id {id:>2} ({name:<15}): {:>8.2} ms",
             median(samples).as_secs_f64() * 1e3
         );
     }

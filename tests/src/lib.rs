@@ -92,22 +92,41 @@ impl Rig for InProcessRig {
 static SLOTS: Mutex<[bool; 2]> = Mutex::new([false; 2]);
 static SLOT_FREED: Condvar = Condvar::new();
 
-/// One vpcd slot, held for the life of a test.
+/// One vpcd slot, held for the life of a test: by this process's threads through [`SLOTS`], and
+/// against other processes (another test binary, `cargo nextest`, a second `cargo test`) through
+/// an exclusive lock on a per-slot file.
 #[derive(Debug)]
 pub struct Slot {
     index: u8,
+    _across_processes: std::fs::File,
 }
 
 impl Slot {
     /// Waits for a free slot.
     pub fn acquire() -> Slot {
-        let mut slots = SLOTS.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(i) = slots.iter().position(|busy| !busy) {
-                slots[i] = true;
-                return Slot { index: i as u8 };
+        let index = {
+            let mut slots = SLOTS.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                if let Some(i) = slots.iter().position(|busy| !busy) {
+                    slots[i] = true;
+                    break i as u8;
+                }
+                slots = SLOT_FREED.wait(slots).unwrap_or_else(|p| p.into_inner());
             }
-            slots = SLOT_FREED.wait(slots).unwrap_or_else(|p| p.into_inner());
+        };
+        let path = std::env::temp_dir().join(format!("eid-tests-vpcd-slot-{index}.lock"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // Blocks while a test in another process holds this slot; released when `file` closes.
+        file.lock()
+            .unwrap_or_else(|e| panic!("locking {}: {e}", path.display()));
+        Slot {
+            index,
+            _across_processes: file,
         }
     }
     /// A free slot with no card in it (an earlier test's card must have gone), and a PC/SC
