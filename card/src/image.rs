@@ -90,6 +90,16 @@ fn j2k_dimensions(cs: &[u8]) -> Result<(u32, u32), ImageError> {
     let yo = be32(cs, 20).ok_or(bad("SIZ truncated"))?;
     let w = x.checked_sub(xo).ok_or(bad("SIZ offset beyond size"))?;
     let h = y.checked_sub(yo).ok_or(bad("SIZ offset beyond size"))?;
+    // Csiz (up to 16384 components, each a full w x h plane in the decoder): a few bytes of
+    // header could otherwise make the decoder allocate many gigabytes. A photo has 1 to 4
+    // (grey, grey + alpha, colour, colour + alpha), which is all the conversion handles anyway.
+    let csiz = cs
+        .get(40..42)
+        .map(|b| b.iter().fold(0u16, |a, &x| a << 8 | u16::from(x)))
+        .ok_or(bad("SIZ truncated"))?;
+    if !(1..=4).contains(&csiz) {
+        return Err(bad("SIZ declares more than 4 image components"));
+    }
     Ok((w, h))
 }
 

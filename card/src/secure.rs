@@ -300,7 +300,10 @@ impl ChannelState {
                 return Err(e);
             }
         };
-        let response = Response::from_vec(raw)?;
+        // An answer too short to carry a status word is as unverifiable as a bad MAC: the
+        // chip has moved its counter on, so the channel is over.
+        let response =
+            Response::from_vec(raw).map_err(|_| self.fail(SmFailure::MalformedResponse))?;
         let sw = response.status().to_u16();
         if response.data().is_empty() && (sw == 0x6987 || sw == 0x6988) {
             return Err(self.fail(SmFailure::RejectedByCard(sw)));
@@ -641,6 +644,42 @@ mod tests {
             t.transmit(&read),
             Err(Error::SecureChannelClosed(ClosedReason::Reconnected))
         ));
+    }
+
+    #[test]
+    fn an_answer_without_a_status_word_closes_the_channel() {
+        // The chip counted a response the terminal never verified: the counters no longer
+        // agree, so nothing more may go out under these keys.
+        struct Mute(usize);
+        impl Transport for Mute {
+            fn transmit(&mut self, _: &[u8]) -> Result<Vec<u8>, Error> {
+                self.0 += 1;
+                Ok(vec![0x90])
+            }
+            fn atr(&self) -> &[u8] {
+                &[0x3B, 0x00]
+            }
+            fn reader_name(&self) -> &str {
+                "mute"
+            }
+            fn capabilities(&self) -> ReaderCapabilities {
+                ReaderCapabilities::SHORT_ONLY
+            }
+            fn transaction(&mut self) -> Result<Box<dyn Transport + '_>, Error> {
+                Ok(Box::new(crate::Reborrow(self)))
+            }
+            fn reconnect(&mut self, _: bool) -> Result<(), Error> {
+                Ok(())
+            }
+        }
+        let channel = SecureChannel::new(keys(Cipher::Aes128), &[0; 16]).unwrap();
+        let mut t = SecureTransport::new(Mute(0), Box::new(channel), false);
+        let read = [0x00, 0xB0, 0x00, 0x00, 0x08];
+        assert!(t.transmit(&read).is_err());
+        assert!(!t.is_open());
+        let err = t.transmit(&read).unwrap_err();
+        assert!(matches!(err, Error::SecureChannelClosed(_)), "{err:?}");
+        assert_eq!(t.inner_mut().0, 1, "nothing more reaches the card");
     }
 
     #[test]

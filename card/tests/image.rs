@@ -66,6 +66,34 @@ fn oversized_codestream_is_refused_before_decoding() {
     }
 }
 
+/// The fixture's codestream with its SIZ rewritten to declare `components` components (all
+/// 8-bit, unsubsampled, Lsiz consistent), the rest of the codestream unchanged.
+fn with_components(components: u16) -> Vec<u8> {
+    let lsiz = usize::from(u16::from_be_bytes([J2K[4], J2K[5]]));
+    let siz_end = 4 + lsiz;
+    let mut out = J2K[..40].to_vec();
+    out[4..6].copy_from_slice(&(38 + 3 * components).to_be_bytes());
+    out.extend(components.to_be_bytes());
+    for _ in 0..components {
+        out.extend([0x07, 0x01, 0x01]);
+    }
+    out.extend(&J2K[siz_end..]);
+    out
+}
+
+#[test]
+fn codestream_with_many_components_is_refused_before_decoding() {
+    // Each component is a full-size plane in the decoder: thousands of them in a few bytes of
+    // header are a decompression bomb, refused from the header.
+    assert_eq!(with_components(3), J2K);
+    for n in [5u16, 300, 16384] {
+        match to_png(&with_components(n)) {
+            Err(ImageError::Header { reason, .. }) => assert!(reason.contains("components")),
+            other => panic!("{n} components: {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn oversized_jp2_header_is_refused() {
     let mut jp2 = JP2.to_vec();

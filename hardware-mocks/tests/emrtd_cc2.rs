@@ -252,3 +252,68 @@ fn a_plain_command_after_pace_ends_the_session() {
         "{err:?}"
     );
 }
+
+/// Active Authentication needs PACE first: a chip does not sign challenges in plain for anyone
+/// in radio range.
+#[test]
+fn active_authentication_refused_before_pace() {
+    let mut card = card();
+    let rnd = [7u8; 8];
+    assert_eq!(
+        sw(&mut card, &aa::internal_authenticate(&rnd)),
+        Status::SecurityStatusNotSatisfied
+    );
+}
+
+/// A PIN verified in one PACE session is not verified in the next: ending secure messaging
+/// ends the security state reached under it.
+#[test]
+fn a_new_pace_session_does_not_inherit_a_verified_pin() {
+    let mut card = card();
+    let mut pin = b"1111".to_vec();
+    pin.resize(8, 0xFF);
+    let verify = Command::new(0x00, 0x20, 0x00, pteid::PIN_AUTH).with_data(pin);
+    let status = Command::new(0x00, 0x20, 0x00, pteid::PIN_AUTH);
+    let mut sm = pace(&mut card, &can()).unwrap();
+    assert_eq!(
+        send_sm(&mut card, &mut sm, &select_aid(CC2_EID_AID)).status(),
+        Status::Success
+    );
+    assert_eq!(
+        send_sm(&mut card, &mut sm, &verify).status(),
+        Status::Success
+    );
+    assert_eq!(
+        send_sm(&mut card, &mut sm, &status).status(),
+        Status::Success
+    );
+    // A plain command ends the session; a new PACE (the CAN is printed on the card) starts
+    // with the PIN not verified.
+    assert_eq!(
+        sw(&mut card, &select_aid(CC2_EID_AID)),
+        Status::SecurityStatusNotSatisfied
+    );
+    let mut sm = pace(&mut card, &can()).unwrap();
+    assert_eq!(
+        send_sm(&mut card, &mut sm, &select_aid(CC2_EID_AID)).status(),
+        Status::Success
+    );
+    assert_eq!(
+        send_sm(&mut card, &mut sm, &status).status(),
+        Status::RemainingRetries(3)
+    );
+    // Also when the session ends on a new MSE:Set AT (PACE again without a plain command).
+    assert_eq!(
+        send_sm(&mut card, &mut sm, &verify).status(),
+        Status::Success
+    );
+    let mut sm = pace(&mut card, &can()).unwrap();
+    assert_eq!(
+        send_sm(&mut card, &mut sm, &select_aid(CC2_EID_AID)).status(),
+        Status::Success
+    );
+    assert_eq!(
+        send_sm(&mut card, &mut sm, &status).status(),
+        Status::RemainingRetries(3)
+    );
+}

@@ -441,3 +441,74 @@ fn cc2_apps_files_sod_and_ecdsa() {
     // The signature PIN is consumed.
     assert_eq!(sw(card, "00200082"), 0x63C3);
 }
+
+/// A refused MSE SET or PSO HASH leaves nothing behind: COMPUTE DIGITAL SIGNATURE must not sign
+/// with the key of an earlier SET, nor a hash of an earlier HASH (6985 instead).
+#[test]
+fn refused_mse_or_pso_hash_leaves_nothing_to_sign() {
+    let mut c = cc2::cc2_default().unwrap();
+    let card = &mut c.card;
+    assert_eq!(
+        sw(card, &format!("0020008108{}", pin_block("1111"))),
+        0x9000
+    );
+    let h = hash(MessageDigest::sha256(), b"stale").unwrap();
+    let pso_hash = format!("002A90A022 9020{}", hex::encode(h));
+    // SET for the auth key, then a SET the card refuses (CC1's RSA algorithm on a CC2).
+    assert_eq!(
+        sw(
+            card,
+            &format!("002241B606 800144 8401{:02X}", cc2::AUTH_KEY_REF)
+        ),
+        0x9000
+    );
+    assert_eq!(
+        sw(
+            card,
+            &format!("002241B606 800142 8401{:02X}", cc2::AUTH_KEY_REF)
+        ),
+        0x6A80
+    );
+    assert_eq!(sw(card, &pso_hash), 0x6985);
+    assert_eq!(sw(card, "002A9E9A00"), 0x6985);
+    // A SET naming a key the card does not have: same.
+    assert_eq!(
+        sw(
+            card,
+            &format!("002241B606 800144 8401{:02X}", cc2::AUTH_KEY_REF)
+        ),
+        0x9000
+    );
+    assert_eq!(sw(card, "002241B606 800144 840177"), 0x6A88);
+    assert_eq!(sw(card, &pso_hash), 0x6985);
+    // A good HASH, then one of the wrong length: the first is gone.
+    assert_eq!(
+        sw(
+            card,
+            &format!("002241B606 800144 8401{:02X}", cc2::AUTH_KEY_REF)
+        ),
+        0x9000
+    );
+    assert_eq!(sw(card, &pso_hash), 0x9000);
+    assert_eq!(
+        sw(card, &format!("002A90A021 901F{}", hex::encode(&h[..31]))),
+        0x6A80
+    );
+    assert_eq!(sw(card, "002A9E9A00"), 0x6985);
+    // And the sequence still works when nothing was refused.
+    assert_eq!(sw(card, &pso_hash), 0x9000);
+    let (sig, status) = tx(card, "002A9E9A00");
+    assert_eq!(status, 0x9000);
+    assert_eq!(sig.len(), 64);
+}
+
+/// GET CHALLENGE with CLA 80 checks its parameters like any other command.
+#[test]
+fn get_challenge_cla80_checks_p1_p2_and_lc() {
+    let mut c = cc2::cc2_default().unwrap();
+    let card = &mut c.card;
+    let (challenge, status) = tx(card, "8084000008");
+    assert_eq!((challenge.len(), status), (8, 0x9000));
+    assert_eq!(sw(card, "8084010008"), 0x6A86);
+    assert_eq!(sw(card, "808400000100"), 0x6700);
+}

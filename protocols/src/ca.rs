@@ -12,7 +12,6 @@
 //! restart secure messaging with SSC 0. The terminal keeps the old channel until the chip has
 //! answered the last command with 9000 under it: [`CaTerminal::finish`] takes those answers.
 
-use openssl::bn::BigNum;
 use openssl::ec::{EcGroup, EcKey};
 use openssl::error::ErrorStack;
 use openssl::pkey::{PKey, Private};
@@ -256,7 +255,7 @@ impl CaChip {
     fn agree(&self, public_key: &[u8]) -> Result<ChipChannel, CaError> {
         let group: &openssl::ec::EcGroupRef = self.key.group();
         let point = decode_point(group, public_key).ok_or(CaError::InvalidKey)?;
-        let sk: BigNum = self.key.private_key().to_owned()?;
+        let sk = crate::pace::SecretScalar::new(self.key.private_key().to_owned()?);
         let shared = x_coordinate(group, &*mul(group, &point, &sk)?)?;
         let keys = derive(self.protocol.cipher(), &shared)?;
         let ssc = vec![0u8; keys.cipher.block_len()];

@@ -978,7 +978,23 @@ fn store_with(
     Ok(b.build())
 }
 
+/// A signing certificate (Document Signer, EF.CardSecurity or master list signer) must allow
+/// digital signatures (ICAO 9303-12 §7.1.1, RFC 5280 §4.2.1.3). OpenSSL's chain verification,
+/// run without a purpose, does not look at the leaf's keyUsage, so it is checked here: an
+/// absent extension allows any use, a present one must have digitalSignature.
+fn signer_key_usage(cert: &X509) -> Result<(), String> {
+    let der = cert.to_der().map_err(|e| e.to_string())?;
+    let (_, c) = x509_parser::parse_x509_certificate(&der).map_err(|e| e.to_string())?;
+    match c.key_usage() {
+        Ok(None) => Ok(()),
+        Ok(Some(ku)) if ku.value.digital_signature() => Ok(()),
+        Ok(Some(_)) => Err("its keyUsage does not allow digitalSignature".to_owned()),
+        Err(e) => Err(format!("malformed keyUsage: {e}")),
+    }
+}
+
 fn chain(certs: &[X509], leaf: &X509, extra: &[X509], at: OffsetDateTime) -> Result<(), String> {
+    signer_key_usage(leaf)?;
     let store = store_with(certs, at)?;
     let mut untrusted = Stack::new().map_err(|e| e.to_string())?;
     for c in extra {
@@ -1040,6 +1056,12 @@ impl CscaStore {
     /// eContentType id-icao-cscaMasterList, content `SEQUENCE { version, SET OF Certificate }`).
     /// The list's signature must verify, and its signer must chain at `at` to a certificate in
     /// the list. Returns (added, skipped unparseable).
+    ///
+    /// That check proves the file is intact and self-consistent, not who published it: anyone
+    /// can make a CSCA, list it and sign the list. Loading a master list is therefore a trust
+    /// decision of whoever configures the store (as copying a CSCA into the trust folder is);
+    /// take master lists only from their publisher (e.g. the ICAO PKD or a state's CSCA site)
+    /// over an authenticated channel.
     pub fn add_master_list(
         &mut self,
         bytes: &[u8],

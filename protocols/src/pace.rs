@@ -228,11 +228,40 @@ pub(crate) fn order(group: &EcGroupRef) -> Result<BigNum, ErrorStack> {
     Ok(n)
 }
 
+/// A secret scalar (an ephemeral private key, the PACE nonce, a CAM value), wiped with
+/// `BN_clear` when dropped: the openssl crate's `BigNum` frees its memory without clearing it.
+pub(crate) struct SecretScalar(BigNum);
+
+impl SecretScalar {
+    pub(crate) fn new(value: BigNum) -> Self {
+        SecretScalar(value)
+    }
+}
+
+impl std::ops::Deref for SecretScalar {
+    type Target = BigNumRef;
+    fn deref(&self) -> &BigNumRef {
+        &self.0
+    }
+}
+
+impl Drop for SecretScalar {
+    fn drop(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl std::fmt::Debug for SecretScalar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretScalar(..)")
+    }
+}
+
 /// A uniformly random scalar in `[1, n-1]` (rejection sampling on the order's bit length).
 pub(crate) fn random_scalar(
     group: &EcGroupRef,
     rng: &mut dyn RandomSource,
-) -> Result<BigNum, CryptoError> {
+) -> Result<SecretScalar, CryptoError> {
     let n = order(group)?;
     let bits = n.num_bits() as usize;
     let len = bits.div_ceil(8);
@@ -243,8 +272,8 @@ pub(crate) fn random_scalar(
         if let Some(first) = buf.first_mut() {
             *first &= 0xFFu8 >> excess;
         }
-        let k = BigNum::from_slice(&buf)?;
-        if k.num_bits() > 0 && k < n {
+        let k = SecretScalar::new(BigNum::from_slice(&buf)?);
+        if k.num_bits() > 0 && *k < *n {
             return Ok(k);
         }
     }
@@ -492,10 +521,10 @@ pub struct PaceTerminal {
     k_pi: Zeroizing<Vec<u8>>,
     step: TerminalStep,
     s: Option<Zeroizing<Vec<u8>>>,
-    sk_map: Option<BigNum>,
+    sk_map: Option<SecretScalar>,
     pk_map_ic: Option<Vec<u8>>,
     generator: Option<EcPoint>,
-    sk_dh: Option<BigNum>,
+    sk_dh: Option<SecretScalar>,
     pk_dh_ifd: Option<Vec<u8>>,
     pk_dh_ic: Option<Vec<u8>>,
     shared: Option<Zeroizing<Vec<u8>>>,
@@ -750,7 +779,7 @@ fn map_generator(
     if h.is_infinity(group) {
         return Err(PaceError::InvalidPoint);
     }
-    let s = BigNum::from_slice(s)?;
+    let s = SecretScalar::new(BigNum::from_slice(s)?);
     let sg = mul_generator(group, &s)?;
     let mut ctx = BigNumContext::new()?;
     let mut g = EcPoint::new(group)?;
@@ -790,7 +819,7 @@ pub struct PaceChip {
     password_ref: u8,
     step: ChipStep,
     s: Option<Zeroizing<Vec<u8>>>,
-    sk_map: Option<BigNum>,
+    sk_map: Option<SecretScalar>,
     generator: Option<EcPoint>,
     pk_dh_ic: Option<Vec<u8>>,
     pk_dh_ifd: Option<Vec<u8>>,
@@ -927,10 +956,10 @@ impl PaceChip {
                     let sk_map = self.sk_map.as_ref().ok_or(PaceError::OutOfOrder)?;
                     let n = order(&self.group)?;
                     let mut ctx = BigNumContext::new()?;
-                    let mut inv = BigNum::new()?;
-                    inv.mod_inverse(cam_key.private_key(), &n, &mut ctx)?;
-                    let mut ca = BigNum::new()?;
-                    ca.mod_mul(sk_map, &inv, &n, &mut ctx)?;
+                    let mut inv = SecretScalar::new(BigNum::new()?);
+                    inv.0.mod_inverse(cam_key.private_key(), &n, &mut ctx)?;
+                    let mut ca = SecretScalar::new(BigNum::new()?);
+                    ca.0.mod_mul(sk_map, &inv, &n, &mut ctx)?;
                     let len = n.num_bytes();
                     let ca = Zeroizing::new(ca.to_vec_padded(len)?);
                     let iv = cam_iv(cipher, &keys.k_enc)?;

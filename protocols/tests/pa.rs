@@ -253,6 +253,39 @@ fn untrusted_csca_fails_the_chain() {
 }
 
 #[test]
+fn ds_whose_key_usage_forbids_signatures_fails_the_chain() {
+    // A certificate of the CSCA whose keyUsage is keyCertSign/cRLSign only (a CA, not a
+    // Document Signer) signs a SOD: the signature is good, but the chain step must refuse it.
+    let good = Pki::new(ec_key());
+    let t = now();
+    let key = ec_key();
+    let ca_like = certificate(
+        "Not a DS",
+        &key,
+        Some((&good.csca, &good.csca_key)),
+        t - DAY,
+        t + 30 * DAY,
+        true,
+    );
+    let pki = Pki {
+        csca_key: good.csca_key.clone(),
+        csca: good.csca.clone(),
+        ds_key: key,
+        ds: ca_like,
+    };
+    let f = files();
+    let sod = Sod::parse(&sod_file(&pki, &refs(&f), &Options::default())).unwrap();
+    let report = sod.verify(Some(&store_of(&pki)), nowt(), &refs(&f));
+    assert_eq!(report.signature, Check::Passed);
+    assert_failed(&report.certificate_chain, "digitalSignature");
+    assert!(!report.is_valid());
+    // The genuine DS of the same CSCA still passes.
+    let sod = Sod::parse(&sod_file(&good, &refs(&f), &Options::default())).unwrap();
+    let report = sod.verify(Some(&store_of(&good)), nowt(), &refs(&f));
+    assert_eq!(report.certificate_chain, Check::Passed);
+}
+
+#[test]
 fn expired_ds_fails_the_chain_at_now_but_passes_in_its_validity() {
     let t = now();
     let pki = Pki::with_validity(ec_key(), t - 60 * DAY, t - 30 * DAY);

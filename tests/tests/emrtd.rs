@@ -347,8 +347,24 @@ fn faulty_document(rig: &mut dyn Rig, p: Profile) {
             }
         }
     };
-    // Chip authentication is unaffected by every fault here.
-    assert!(report.chip_authentication.is_passed(), "{tier} {name}");
+    // The chip holds its keys in every faulty profile; CA and AA count only while EF.SOD
+    // vouches for DG14 and DG15, though.
+    let sod_vouches = matches!(p, Profile::BadDgHash | Profile::Clone);
+    if sod_vouches {
+        assert!(report.chip_authentication.is_passed(), "{tier} {name}");
+    } else {
+        let why = reason(&report.chip_authentication);
+        assert!(
+            why.contains("DG14 is not authenticated"),
+            "{tier} {name}: {why}"
+        );
+        let why = reason(&report.active_authentication);
+        assert!(
+            why.contains("DG15 is not authenticated"),
+            "{tier} {name}: {why}"
+        );
+        assert_aa_evidence(&report, true);
+    }
     match p {
         Profile::BadDgHash => {
             let dg11 = pa.data_group(11).unwrap();
@@ -370,7 +386,6 @@ fn faulty_document(rig: &mut dyn Rig, p: Profile) {
                 pa.certificate_chain
             );
             others_pass(None);
-            assert!(report.active_authentication.is_passed());
         }
         Profile::UntrustedCsca => {
             let why = reason(&pa.certificate_chain);
@@ -380,7 +395,6 @@ fn faulty_document(rig: &mut dyn Rig, p: Profile) {
                 "{tier} {name}: signature made by the rogue DS verifies"
             );
             others_pass(None);
-            assert!(report.active_authentication.is_passed());
         }
         Profile::Clone => {
             // The files are genuine: passive authentication passes...
@@ -513,8 +527,14 @@ fn progress_reports_every_file_to_its_end() {
     for name in ["EF.COM", "EF.SOD", "DG1", "DG11", "DG12", "DG14", "DG15"] {
         assert!(seen.iter().any(|(n, ..)| n == name), "{name}");
     }
-    // A random challenge when none is given, still verified.
-    assert!(report.active_authentication.is_passed());
+    // A random challenge when none is given, still verified; without a CSCA store the DG15
+    // key is not authenticated, so AA is not reported as passed.
+    assert!(
+        matches!(&report.active_authentication, Check::NotPerformed { reason } if reason.contains("DG15")),
+        "{:?}",
+        report.active_authentication
+    );
+    assert!(report.active_authentication_evidence.is_some());
 }
 
 /// A PACE-CAM chip whose EF.CardSecurity (validly signed by the genuine Document Signer) names
@@ -581,4 +601,119 @@ mod foreign_cam_key {
             foreign_cam_key_fails_chip_authentication(&mut rig);
         }
     }
+}
+
+// ---- security review: keys trusted only through PA, no silent BAC downgrade ----
+
+/// A Pace profile card whose chip holds a key of the attacker's and whose DG14 names it: the
+/// chip passes the CA exchange, but EF.SOD does not vouch for that DG14.
+fn pace_with_a_forged_dg14() -> VirtualCard {
+    use eid_hardware_mocks::emrtd::chip::EmrtdApplet;
+    use eid_hardware_mocks::emrtd::lds::{self, oid, param_id};
+    let p = Profile::Pace;
+    let mut files = chip_files(p).unwrap().clone();
+    let mut config = profile::chip_config(p).unwrap();
+    let ca = config
+        .ca
+        .as_mut()
+        .expect("the Pace profile has chip authentication");
+    let forged = openssl::ec::EcKey::generate(ca.key.group()).unwrap();
+    let spki = openssl::pkey::PKey::from_ec_key(forged.clone())
+        .unwrap()
+        .public_key_to_der()
+        .unwrap();
+    ca.key = forged;
+    let dg14 = lds::dg14(&[
+        lds::pace_info(&oid::PACE_ECDH_GM_AES_128, param_id::BRAINPOOL_P256R1),
+        lds::ca_info(&oid::CA_ECDH_AES_128, None),
+        lds::ca_public_key_info(&spki, None),
+    ]);
+    for (n, file) in files.data_groups.iter_mut() {
+        if *n == 14 {
+            *file = dg14.clone();
+        }
+    }
+    VirtualCard::builder(profile::atr(), profile::file_system(&files))
+        .applet(EmrtdApplet::new(config))
+        .build()
+}
+
+#[test]
+fn chip_authentication_with_a_key_the_sod_does_not_vouch_for_fails() {
+    let mut rig = InProcessRig::new(pace_with_a_forged_dg14(), vpcd_like());
+    let report = read(&mut rig, &can_key(Profile::Pace)).unwrap();
+    let dg14 = pa(&report).data_group(14).unwrap();
+    assert!(dg14.is_failed(), "{dg14:?}");
+    let why = reason(&report.chip_authentication);
+    assert!(why.contains("DG14"), "{why}");
+}
+
+/// A card offering PACE and BAC, EF.CardAccess kept or stripped.
+fn pace_and_bac_card(strip_card_access: bool) -> VirtualCard {
+    use eid_hardware_mocks::emrtd::chip::EmrtdApplet;
+    let p = Profile::Pace;
+    let mut files = chip_files(p).unwrap().clone();
+    if strip_card_access {
+        files.card_access = None;
+    }
+    let mut config = profile::chip_config(p).unwrap();
+    config.bac = true;
+    VirtualCard::builder(profile::atr(), profile::file_system(&files))
+        .applet(EmrtdApplet::new(config))
+        .build()
+}
+
+/// Corrupts the chip's PACE mapping key (the answer to GENERAL AUTHENTICATE with `81`).
+struct CorruptMapping(Box<dyn eid_card::Transport>);
+
+impl eid_card::Transport for CorruptMapping {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut answer = self.0.transmit(apdu)?;
+        if apdu.starts_with(&[0x10, 0x86]) && apdu.get(7) == Some(&0x81) && answer.len() > 3 {
+            let n = answer.len();
+            answer[n - 3] ^= 0x01;
+        }
+        Ok(answer)
+    }
+    fn atr(&self) -> &[u8] {
+        self.0.atr()
+    }
+    fn reader_name(&self) -> &str {
+        self.0.reader_name()
+    }
+    fn capabilities(&self) -> eid_card::ReaderCapabilities {
+        self.0.capabilities()
+    }
+    fn transaction(&mut self) -> Result<Box<dyn eid_card::Transport + '_>, Error> {
+        Ok(Box::new(eid_card::Reborrow(self)))
+    }
+    fn reconnect(&mut self, reset: bool) -> Result<(), Error> {
+        self.0.reconnect(reset)
+    }
+}
+
+#[test]
+fn a_disturbed_pace_does_not_fall_back_to_bac() {
+    let mut rig = InProcessRig::new(pace_and_bac_card(false), vpcd_like());
+    // Undisturbed, the card is read with PACE.
+    let report = read(&mut rig, &mrz_key(Profile::Pace)).unwrap();
+    assert!(matches!(report.access.method, AccessMethod::Pace { .. }));
+    let mut t = CorruptMapping(rig.connect().unwrap());
+    let err =
+        emrtd::read_document(&mut t, &mrz_key(Profile::Pace), ReadOptions::default()).unwrap_err();
+    assert!(
+        matches!(&err, Error::AccessFailed(why) if why.contains("PACE")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_stripped_card_access_is_reported_as_a_downgrade() {
+    let mut rig = InProcessRig::new(pace_and_bac_card(true), vpcd_like());
+    let report = read(&mut rig, &mrz_key(Profile::Pace)).unwrap();
+    assert_eq!(report.access.method, AccessMethod::Bac);
+    assert!(pa(&report).data_group(14).unwrap().is_passed());
+    let why = reason(&report.access.check);
+    assert!(why.contains("downgraded"), "{why}");
+    assert!(report.access.pace_fallback_reason.is_some());
 }

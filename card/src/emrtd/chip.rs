@@ -76,15 +76,42 @@ pub(crate) struct PaceResult {
     pub cam: Option<CamEvidence>,
 }
 
+/// Why PACE did not give a channel.
+#[derive(Debug)]
+pub(crate) enum PaceFailure {
+    /// PACE could not be started (no suite we support, MSE:Set AT refused): a BAC fallback is
+    /// legitimate, and reported.
+    Unavailable(String),
+    /// PACE ran and failed (wrong password, a token or point that does not verify, a missing
+    /// PACE-CAM proof, an I/O error): never a reason to fall back to the weaker BAC, which an
+    /// attacker disturbing the exchange would otherwise force (ICAO 9303-11 §4.2).
+    Failed(Error),
+}
+
+impl From<Error> for PaceFailure {
+    fn from(e: Error) -> Self {
+        PaceFailure::Failed(e)
+    }
+}
+
+impl From<PaceFailure> for Error {
+    fn from(f: PaceFailure) -> Self {
+        match f {
+            PaceFailure::Unavailable(why) => Error::AccessFailed(why),
+            PaceFailure::Failed(e) => e,
+        }
+    }
+}
+
 /// PACE with the best suite EF.CardAccess offers (ICAO 9303-11 §4.4.4). A chip refusing our
 /// authentication token (63xx, 6982) means a wrong password: [`Error::AccessDenied`].
 pub(crate) fn run_pace(
     transport: &mut dyn Transport,
     key: &AccessKey,
     infos: &SecurityInfos,
-) -> Result<PaceResult, Error> {
+) -> Result<PaceResult, PaceFailure> {
     let (protocol, parameter_id) = best_pace(infos).ok_or_else(|| {
-        Error::AccessFailed("EF.CardAccess offers no PACE suite this software supports".into())
+        PaceFailure::Unavailable("EF.CardAccess offers no PACE suite this software supports".into())
     })?;
     let password = match key {
         AccessKey::Can(can) => PacePassword::can(can),
@@ -100,7 +127,7 @@ pub(crate) fn run_pace(
     let mse = pace.mse_set_at();
     let answer = session.transmit(&mse)?;
     if !answer.is_success() {
-        return Err(Error::AccessFailed(format!(
+        return Err(PaceFailure::Unavailable(format!(
             "PACE: the chip refused MSE:Set AT ({:04X})",
             answer.status().to_u16()
         )));
@@ -117,9 +144,9 @@ pub(crate) fn run_pace(
     let r = session.transmit(&c)?;
     let outcome = pace.finish(&r).map_err(pace_error)?;
     if protocol.is_cam() && outcome.chip_authentication.is_none() {
-        return Err(Error::AccessFailed(
+        return Err(PaceFailure::Failed(Error::AccessFailed(
             "PACE-CAM: the chip sent no chip authentication data".into(),
-        ));
+        )));
     }
     Ok(PaceResult {
         channel: outcome.channel,

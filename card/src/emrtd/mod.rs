@@ -101,8 +101,11 @@ fn chip_extended(transport: &dyn Transport) -> bool {
 }
 
 /// Reads EF.CardAccess (plain, from the MF) and returns its SecurityInfos; `None` when the chip
-/// has none (a BAC-only document) or it cannot be parsed.
-fn card_access(transport: &mut dyn Transport) -> Result<Option<SecurityInfos>, Error> {
+/// has none (a BAC-only document) or it cannot be parsed, then with the reason (reported as
+/// the reason PACE was not used).
+fn card_access(
+    transport: &mut dyn Transport,
+) -> Result<(Option<SecurityInfos>, Option<String>), Error> {
     // Another application (or our previous read) may have left the LDS1 application current:
     // EF.CardAccess is in the MF. A chip refusing SELECT MF is read as it is.
     let select_mf = commands::select(Select::MasterFile, FileReturn::None);
@@ -127,22 +130,22 @@ fn card_access(transport: &mut dyn Transport) -> Result<Option<SecurityInfos>, E
     }
     let file = match read::read_lds_file(transport, LdsFile::CARD_ACCESS, &mut |_| {}) {
         Ok(Some(file)) => file,
-        Ok(None) => return Ok(None),
+        Ok(None) => return Ok((None, None)),
         // A refusal of the plain read: treat as a document without PACE.
         Err(Error::Status { status, .. }) => {
             tracing::debug!(
                 sw = format_args!("{:04X}", status.to_u16()),
                 "no EF.CardAccess"
             );
-            return Ok(None);
+            return Ok((None, None));
         }
         Err(e) => return Err(e),
     };
     match SecurityInfos::parse_card_access(&file) {
-        Ok(infos) => Ok(Some(infos)),
+        Ok(infos) => Ok((Some(infos), None)),
         Err(e) => {
             tracing::warn!(error = %e, "EF.CardAccess does not parse; trying BAC");
-            Ok(None)
+            Ok((None, Some(format!("EF.CardAccess does not parse: {e}"))))
         }
     }
 }
@@ -152,7 +155,7 @@ fn establish(
     transport: &mut dyn Transport,
     key: &AccessKey,
 ) -> Result<(SecureChannel, AccessReport, Option<CamEvidence>), Error> {
-    let infos = card_access(transport)?;
+    let (infos, card_access_problem) = card_access(transport)?;
     let mut fallback = None;
     if let Some(infos) = &infos {
         match chip::run_pace(transport, key, infos) {
@@ -167,15 +170,16 @@ fn establish(
                     pace.cam,
                 ));
             }
-            Err(Error::AccessDenied) => return Err(Error::AccessDenied),
-            Err(e @ (Error::CardRemoved | Error::CardReset | Error::ReaderRemoved)) => {
-                return Err(e);
-            }
-            Err(e) => {
-                tracing::info!(error = %e, "PACE failed; falling back to BAC");
-                fallback = Some(e.to_string());
+            // PACE ran and failed: a wrong password, or an exchange that does not verify
+            // (possibly an attacker forcing BAC). No fallback (ICAO 9303-11 §4.2).
+            Err(chip::PaceFailure::Failed(e)) => return Err(e),
+            Err(chip::PaceFailure::Unavailable(why)) => {
+                tracing::info!(reason = %why, "PACE not possible; falling back to BAC");
+                fallback = Some(why);
             }
         }
+    } else if let Some(why) = card_access_problem {
+        fallback = Some(why);
     }
     // BAC works inside the LDS1 application (ICAO 9303-11 §4.3): select it in plain first.
     let mut session = Session::new(transport);
@@ -316,6 +320,9 @@ impl<'t> Emrtd<'t> {
             }
             raw.data_groups.insert(14, dg14);
         }
+        let dg14_offers_pace = dg14_infos
+            .as_ref()
+            .is_some_and(|infos| infos.iter().any(|i| matches!(i, SecurityInfo::Pace { .. })));
         let chip_authentication = if let Some((evidence, card_security)) = &self.cam {
             // PACE-CAM authenticated the chip within PACE (ICAO 9303-11 §4.4.3.5.2); it counts
             // once EF.CardSecurity is passively authenticated.
@@ -389,6 +396,7 @@ impl<'t> Emrtd<'t> {
                                 dg12,
                                 parse_errors,
                                 raw,
+                                dg14_offers_pace,
                             }));
                         }
                     };
@@ -415,6 +423,7 @@ impl<'t> Emrtd<'t> {
             dg12,
             parse_errors,
             raw,
+            dg14_offers_pace,
         }))
     }
 
@@ -443,6 +452,7 @@ impl<'t> Emrtd<'t> {
             dg12,
             parse_errors,
             raw,
+            dg14_offers_pace,
         } = parts;
         let passive_authentication = match raw.sod.as_deref().map(Sod::parse) {
             None => PassiveAuth::Failed {
@@ -464,8 +474,30 @@ impl<'t> Emrtd<'t> {
                 )))
             }
         };
+        // CA and AA prove the chip holds the key DG14 / DG15 names; that says something about
+        // the document only when Passive Authentication vouches for that key.
+        let chip_authentication = if self.cam.is_some() {
+            // PACE-CAM: already bound to a passively authenticated EF.CardSecurity.
+            chip_authentication
+        } else {
+            bound_to_pa(chip_authentication, &passive_authentication, 14)
+        };
+        let active_authentication = bound_to_pa(active_authentication, &passive_authentication, 15);
+        let mut access = self.access;
+        if access.method == AccessMethod::Bac
+            && dg14_offers_pace
+            && passive_authentication.data_group_passed(14)
+        {
+            // EF.CardAccess is read in plain: whoever strips it forces BAC. DG14, which the
+            // SOD signs, says the chip has PACE (ICAO 9303-11 §9.2).
+            let why = "DG14 lists PACE, but EF.CardAccess offered no usable PACE: access was downgraded to BAC";
+            access.check = Check::failed(why);
+            access
+                .pace_fallback_reason
+                .get_or_insert_with(|| why.into());
+        }
         EmrtdReport {
-            access: self.access,
+            access,
             chip_authentication,
             active_authentication,
             active_authentication_evidence: evidence,
@@ -495,6 +527,52 @@ struct FinishParts<'a> {
     dg12: Option<Dg12>,
     parse_errors: Vec<String>,
     raw: RawFiles,
+    /// DG14 holds a PACEInfo.
+    dg14_offers_pace: bool,
+}
+
+/// A passed CA or AA check, kept only when Passive Authentication vouches for DG`n`, the file
+/// holding the key (ICAO 9303-11 §6.1, §6.2: the key is trusted through EF.SOD): failed when
+/// the SOD signature, the DS chain or DG`n`'s hash fails, not performed when the chain could
+/// not be checked (no trust store).
+fn bound_to_pa(check: Check, pa: &PassiveAuth, n: u8) -> Check {
+    if !check.is_passed() {
+        return check;
+    }
+    let report = match pa {
+        PassiveAuth::Failed { reason } => {
+            return Check::failed(format!("DG{n} is not authenticated: {reason}"));
+        }
+        PassiveAuth::Report(r) => r,
+    };
+    match report.data_group(n) {
+        Some(Check::Passed) => {}
+        Some(Check::Failed { reason }) => {
+            return Check::failed(format!("DG{n} is not authenticated by EF.SOD: {reason}"));
+        }
+        Some(Check::NotPerformed { reason }) => {
+            return Check::failed(format!("DG{n} is not authenticated by EF.SOD: {reason}"));
+        }
+        None => return Check::failed(format!("EF.SOD has no hash of DG{n}")),
+    }
+    for (what, step) in [
+        ("EF.SOD signature", &report.signature),
+        ("Document Signer certificate", &report.certificate_chain),
+        ("Document Signer revocation", &report.revocation),
+    ] {
+        match step {
+            Check::Failed { reason } => {
+                return Check::failed(format!("DG{n} is not authenticated: {what}: {reason}"));
+            }
+            Check::NotPerformed { reason } if what != "Document Signer revocation" => {
+                return Check::not_performed(format!(
+                    "DG{n} key not authenticated: {what}: {reason}"
+                ));
+            }
+            _ => {}
+        }
+    }
+    Check::Passed
 }
 
 fn parse_dg<T, E: std::fmt::Display>(
@@ -537,10 +615,10 @@ pub fn open_pace<T: Transport>(
     key: &AccessKey,
 ) -> Result<SecureTransport<T>, Error> {
     let extended = chip_extended(&transport);
-    let infos = card_access(&mut transport)?.ok_or_else(|| {
+    let infos = card_access(&mut transport)?.0.ok_or_else(|| {
         Error::AccessFailed("the card offers no PACE (no readable EF.CardAccess)".into())
     })?;
-    let pace = chip::run_pace(&mut transport, key, &infos)?;
+    let pace = chip::run_pace(&mut transport, key, &infos).map_err(Error::from)?;
     Ok(SecureTransport::new(
         transport,
         Box::new(pace.channel),

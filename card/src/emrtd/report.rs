@@ -130,6 +130,16 @@ impl PassiveAuth {
             PassiveAuth::Failed { .. } => false,
         }
     }
+
+    /// Whether the SOD signature verifies and DG`n`'s hash matches it.
+    pub fn data_group_passed(&self, n: u8) -> bool {
+        match self {
+            PassiveAuth::Report(r) => {
+                r.signature.is_passed() && r.data_group(n).is_some_and(Check::is_passed)
+            }
+            PassiveAuth::Failed { .. } => false,
+        }
+    }
 }
 
 fn hex_upper<S: Serializer>(bytes: impl AsRef<[u8]>, s: S) -> Result<S::Ok, S::Error> {

@@ -26,7 +26,8 @@ pub struct SodVerification {
     /// one hash was compared and none differs; failed with the first reason otherwise; not
     /// performed when there is nothing to check.
     pub integrity: Check,
-    /// The signer's chain to the trust anchors given (not performed without anchors).
+    /// The signer's chain to the trust anchors given (not performed without anchors); failed
+    /// as well when a CRL of the signer's issuer revokes it.
     pub certificate_chain: Check,
     /// Step by step, as `eid_protocols::pa` reports it (absent when the SOD did not parse).
     pub details: Option<PassiveAuthReport>,
@@ -61,9 +62,15 @@ impl SodVerification {
         } else {
             Check::not_performed("no data group hash could be compared")
         };
+        // A signer revoked by its issuer's CRL is not a trusted signer, whatever the chain says
+        // (ICAO 9303-11 §5.1.2 step 2); without this a revoked DS still gave `is_valid()`.
+        let certificate_chain = match &report.revocation {
+            Check::Failed { reason } => Check::failed(format!("revocation: {reason}")),
+            _ => report.certificate_chain.clone(),
+        };
         SodVerification {
             integrity,
-            certificate_chain: report.certificate_chain.clone(),
+            certificate_chain,
             details: Some(report),
         }
     }
@@ -158,5 +165,37 @@ impl PteidCard<'_> {
             }
         };
         Ok(SodVerification::from_report(report))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use eid_protocols::pa::HashAlgorithm;
+
+    use super::*;
+
+    fn report(revocation: Check) -> PassiveAuthReport {
+        PassiveAuthReport {
+            digest_algorithm: HashAlgorithm::Sha256,
+            signer: None,
+            signature: Check::Passed,
+            certificate_chain: Check::Passed,
+            revocation,
+            data_groups: vec![DataGroupCheck {
+                data_group: 1,
+                check: Check::Passed,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_revoked_signer_makes_the_sod_invalid() {
+        let v = SodVerification::from_report(report(Check::failed("revoked")));
+        assert!(!v.is_valid());
+        assert!(v.certificate_chain.is_failed(), "{v:?}");
+        // No CRL loaded: not a failure.
+        let v = SodVerification::from_report(report(Check::not_performed("no CRL")));
+        assert!(v.is_valid());
+        assert!(SodVerification::from_report(report(Check::Passed)).is_valid());
     }
 }

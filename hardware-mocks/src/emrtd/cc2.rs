@@ -86,6 +86,7 @@ pub fn cc2_contactless(options: &PteidOptions) -> Result<PteidCard, EmrtdError> 
     let front = ContactlessFront {
         chip: EmrtdApplet::new(config),
         inner,
+        had_session: false,
     };
     let mf = Df::mf().ef(Ef::new(EF_CARD_ACCESS.0, card_access()).sfi(EF_CARD_ACCESS.1));
     let card = VirtualCard::builder(ATR.to_vec(), mf).applet(front).build();
@@ -117,6 +118,8 @@ fn card_key(inner: &VirtualCard) -> Result<AaKey, EmrtdError> {
 struct ContactlessFront {
     chip: EmrtdApplet,
     inner: VirtualCard,
+    /// Whether a PACE session was open after the previous hook call.
+    had_session: bool,
 }
 
 impl std::fmt::Debug for ContactlessFront {
@@ -129,6 +132,19 @@ impl std::fmt::Debug for ContactlessFront {
 }
 
 impl ContactlessFront {
+    /// When the secure messaging session has ended (plain command, SM error, new MSE:Set AT),
+    /// the security state it carried ends with it: the inner card's verified PINs, security
+    /// environment and selection are dropped, so a new PACE (with a CAN anyone can read off the
+    /// card) does not inherit a PIN someone verified in an earlier session: security status
+    /// reached under a secure messaging session does not outlive it.
+    fn follow_session(&mut self) {
+        let now = self.chip.has_session();
+        if self.had_session && !now {
+            self.inner.reset();
+        }
+        self.had_session = now;
+    }
+
     /// Sends one plain command to the inner card in short APDUs (chained when the data is
     /// longer than 255 bytes) and collects a `61xx` answer with GET RESPONSE.
     fn forward(&mut self, command: &Command) -> Response {
@@ -196,12 +212,16 @@ impl Applet for ContactlessFront {
         core: &mut CardCore,
         command: Command,
     ) -> Result<Command, Response> {
-        self.chip.unwrap_command(core, command)
+        let result = self.chip.unwrap_command(core, command);
+        self.follow_session();
+        result
     }
 
     fn process(&mut self, core: &mut CardCore, command: &Command) -> Option<Response> {
-        if let Some(answer) = self.chip.process(core, command) {
-            return Some(answer);
+        let answer = self.chip.process(core, command);
+        self.follow_session();
+        if answer.is_some() {
+            return answer;
         }
         if self.chip.has_session() {
             return Some(self.forward(command));
@@ -217,12 +237,15 @@ impl Applet for ContactlessFront {
     }
 
     fn wrap_response(&mut self, core: &mut CardCore, response: Response) -> Response {
-        self.chip.wrap_response(core, response)
+        let response = self.chip.wrap_response(core, response);
+        self.follow_session();
+        response
     }
 
     fn reset(&mut self) {
         self.chip.reset();
         self.inner.reset();
+        self.had_session = false;
     }
 }
 

@@ -14,6 +14,8 @@
 //!   6300 on the last GENERAL AUTHENTICATE (the terminal's token does not verify);
 //! - applications listed in [`ChipConfig::sm_required_aids`] answer 6982 to anything but access
 //!   control commands until BAC or PACE has succeeded;
+//! - INTERNAL AUTHENTICATE (active authentication) is answered only under secure messaging,
+//!   6982 in plain wherever the current DF is;
 //! - a reset (power off/on) ends every session.
 
 use std::fmt;
@@ -330,7 +332,10 @@ impl Applet for EmrtdApplet {
         match ins {
             INS_GET_CHALLENGE if self.config.bac && !self.protected => {
                 let mrz = self.config.mrz_information.as_ref()?;
-                if command.ne() != Some(8) || command.p1() != 0 || command.p2() != 0 {
+                if command.p1() != 0 || command.p2() != 0 {
+                    return Some(Response::status_only(Status::IncorrectP1P2));
+                }
+                if command.ne() != Some(8) || command.nc() != 0 {
                     return Some(Response::status_only(Status::WrongLength));
                 }
                 let answer = BacChip::new(mrz).and_then(|mut chip| {
@@ -372,6 +377,12 @@ impl Applet for EmrtdApplet {
             }
             INS_INTERNAL_AUTHENTICATE => {
                 let key = self.config.aa.as_ref()?;
+                // Active authentication belongs to the LDS1 application after access control
+                // (ICAO 9303-11 §6.1): a chip does not sign challenges for anyone in reach
+                // before BAC or PACE, wherever the command is sent.
+                if !self.protected {
+                    return Some(Response::status_only(Status::SecurityStatusNotSatisfied));
+                }
                 if command.p1() != 0 || command.p2() != 0 {
                     return Some(Response::status_only(Status::IncorrectP1P2));
                 }
@@ -838,10 +849,14 @@ mod tests {
         let key = config.aa.clone().unwrap();
         let mut card = new_card(config);
         select_lds(&mut card);
-        // Before access control: refused.
+        // Before access control: refused, in the MF as in LDS1.
         let challenge = [9u8; 8];
         let r = send(&mut card, &aa::internal_authenticate(&challenge));
         assert_eq!(r.status(), Status::SecurityStatusNotSatisfied);
+        card.reset();
+        let r = send(&mut card, &aa::internal_authenticate(&challenge));
+        assert_eq!(r.status(), Status::SecurityStatusNotSatisfied);
+        select_lds(&mut card);
         let mut sm = bac(&mut card, MRZ).unwrap();
         let r = send_sm(&mut card, &mut sm, &aa::internal_authenticate(&challenge));
         assert_eq!(r.status(), Status::Success);

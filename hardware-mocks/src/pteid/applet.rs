@@ -148,6 +148,10 @@ impl PteidApplet {
             }
             _ => return Err(Status::IncorrectP1P2),
         }
+        // A refused SET leaves no environment behind: a host that misses the error must not
+        // sign with the key an earlier SET chose.
+        self.env = None;
+        self.hash = None;
         let data = command.data();
         let one_byte = |tag: u32| -> Result<u8, Status> {
             match tlv::find(data, tag) {
@@ -194,6 +198,8 @@ impl PteidApplet {
 
     /// PSO HASH `00 2A 90 A0 Lc 90 <len> <hash>`: the card takes the final hash from the host.
     fn pso_hash(&mut self, command: &Command) -> Result<Response, Status> {
+        // A refused HASH forgets the previous one: CDS must not sign a hash sent earlier.
+        self.hash = None;
         let (scheme, _) = self.env.ok_or(Status::ConditionsNotSatisfied)?;
         let value = match tlv::find(command.data(), 0x90) {
             Ok(Some(obj)) => obj.value(),
@@ -323,6 +329,12 @@ impl Applet for PteidApplet {
             (0x00, 0xCA) => self.get_data(command),
             (0x80, 0x84) => {
                 // GET CHALLENGE with CLA 80 (what OpenSC sends to a PTEID card).
+                if command.p1() != 0 || command.p2() != 0 {
+                    return Some(Response::status_only(Status::IncorrectP1P2));
+                }
+                if command.nc() != 0 {
+                    return Some(Response::status_only(Status::WrongLength));
+                }
                 let n = command.ne().unwrap_or(8).min(256);
                 let mut challenge = vec![0u8; n];
                 match openssl::rand::rand_bytes(&mut challenge) {
