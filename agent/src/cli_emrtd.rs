@@ -214,7 +214,7 @@ fn print_text(report: &EmrtdReport) {
             println!("  revocation:            {}", check_text(&pa.revocation));
             for dg in &pa.data_groups {
                 println!(
-                    "  DG{:<2} hash:            {}",
+                    "  DG{:<2} hash:             {}",
                     dg.data_group,
                     check_text(&dg.check)
                 );
