@@ -502,6 +502,8 @@ fn cam_iv(cipher: Cipher, k_enc: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoErro
 
 enum TerminalStep {
     Start,
+    /// A step failed: the run is over; start a new `PaceTerminal`.
+    Failed,
     Nonce,
     Mapping,
     KeyAgreement,
@@ -608,7 +610,10 @@ impl PaceTerminal {
 
     /// GENERAL AUTHENTICATE step 1: `10 86 00 00 02 7C 00 00` (asks for the encrypted nonce).
     pub fn general_authenticate_nonce(&mut self) -> Command {
-        self.step = TerminalStep::Nonce;
+        // Only a fresh terminal starts a run; otherwise the next step answers OutOfOrder.
+        if matches!(self.step, TerminalStep::Start) {
+            self.step = TerminalStep::Nonce;
+        }
         Command::new(0x10, 0x86, 0x00, 0x00)
             .with_data(vec![0x7C, 0x00])
             .with_ne(256)
@@ -623,6 +628,8 @@ impl PaceTerminal {
         if !matches!(self.step, TerminalStep::Nonce) {
             return Err(PaceError::OutOfOrder);
         }
+        // Until this step succeeds the run is failed: no second try with the same secrets.
+        self.step = TerminalStep::Failed;
         let z = answer_object(response, 0x80)?;
         let cipher = self.config.protocol.cipher();
         if z.is_empty() || !z.len().is_multiple_of(cipher.block_len()) {
@@ -647,6 +654,8 @@ impl PaceTerminal {
         if !matches!(self.step, TerminalStep::Mapping) {
             return Err(PaceError::OutOfOrder);
         }
+        // Until this step succeeds the run is failed: no second try with the same secrets.
+        self.step = TerminalStep::Failed;
         let pk_map_ic = answer_object(response, 0x82)?;
         let (Some(s), Some(sk_map)) = (self.s.as_ref(), self.sk_map.as_ref()) else {
             return Err(PaceError::OutOfOrder);
@@ -670,6 +679,8 @@ impl PaceTerminal {
         if !matches!(self.step, TerminalStep::KeyAgreement) {
             return Err(PaceError::OutOfOrder);
         }
+        // Until this step succeeds the run is failed: no second try with the same secrets.
+        self.step = TerminalStep::Failed;
         let pk_dh_ic = answer_object(response, 0x84)?;
         let (Some(sk_dh), Some(pk_dh_ifd)) = (self.sk_dh.as_ref(), self.pk_dh_ifd.as_ref()) else {
             return Err(PaceError::OutOfOrder);
@@ -1024,5 +1035,39 @@ mod tests {
         let good = encode_point(&group, &mul_generator(&group, &k).unwrap()).unwrap();
         assert!(decode_point(&group, &good).is_some());
         assert!(decode_point(&group, &good[..good.len() - 1]).is_none());
+    }
+
+    #[test]
+    fn a_failed_step_ends_the_run() {
+        use crate::sm::OsRandom;
+        let config = PaceConfig {
+            protocol: PaceProtocol::EcdhGm(Cipher::Aes128),
+            parameter_id: 13,
+            send_parameter_id: true,
+        };
+        let password = PacePassword::can("123456");
+        let mut terminal = PaceTerminal::new(config, &password).unwrap();
+        let _ = terminal.general_authenticate_nonce();
+        // A nonce that is not whole blocks fails the step...
+        let bad = Response::new(vec![0x7C, 0x03, 0x80, 0x01, 0x00], Status::Success);
+        assert!(matches!(
+            terminal.process_nonce(&bad, &mut OsRandom),
+            Err(PaceError::BadNonce)
+        ));
+        // ...and a well-formed answer afterwards is refused: no second try in the same run.
+        let good = Response::new(
+            [&[0x7C, 0x12, 0x80, 0x10][..], &[0x5A; 16][..]].concat(),
+            Status::Success,
+        );
+        assert!(matches!(
+            terminal.process_nonce(&good, &mut OsRandom),
+            Err(PaceError::OutOfOrder)
+        ));
+        // Restarting the GENERAL AUTHENTICATE chain does not revive it either.
+        let _ = terminal.general_authenticate_nonce();
+        assert!(matches!(
+            terminal.process_nonce(&good, &mut OsRandom),
+            Err(PaceError::OutOfOrder)
+        ));
     }
 }

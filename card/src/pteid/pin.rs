@@ -112,8 +112,14 @@ impl Pin {
 }
 
 impl Puk {
+    /// Citizen Card PUKs have exactly 8 digits (cards.md §A5): anything else is refused here,
+    /// before it can cost one of the PUK's tries.
     pub fn new(digits: &str) -> Result<Puk, Error> {
-        block(digits, "a PUK has 4 to 8 digits").map(Puk)
+        const WHAT: &str = "a PUK has 8 digits";
+        if digits.len() != BLOCK {
+            return Err(Error::InvalidPinFormat(WHAT));
+        }
+        block(digits, WHAT).map(Puk)
     }
     fn bytes(&self) -> &[u8] {
         &self.0
@@ -243,6 +249,17 @@ mod tests {
             );
         }
         assert_eq!(format!("{:?}", Pin::new("1234").unwrap()), "Pin(***)");
+    }
+
+    #[test]
+    fn puks_have_exactly_eight_digits() {
+        assert_eq!(Puk::new("12345678").unwrap().bytes(), b"12345678");
+        for bad in ["1234", "1234567", "123456789", "1234567a"] {
+            assert!(
+                matches!(Puk::new(bad), Err(Error::InvalidPinFormat(_))),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
