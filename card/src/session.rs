@@ -395,7 +395,11 @@ fn negotiate(transport: &dyn Transport, policy: LengthPolicy) -> LinkParameters 
             extended_length: false,
             command_chaining: chaining,
             max_nc: SHORT_MAX_NC,
-            max_ne: SHORT_MAX_NE,
+            // Also bounded by what the transport can carry back (data + SW1-SW2): a
+            // secure-messaging transport reports a smaller buffer, e.g. 223 bytes of data.
+            max_ne: SHORT_MAX_NE
+                .min(caps.max_response_len.saturating_sub(2))
+                .max(1),
         }
     }
 }

@@ -21,7 +21,7 @@ use eid_protocols::atr::AtrPattern;
 use eid_protocols::commands::{self, FileReturn, Select};
 
 use crate::detect::{CardKind, Rule};
-use crate::session::{LengthPolicy, MAX_FILE_SIZE};
+use crate::session::LengthPolicy;
 use crate::{Error, Session, Transport};
 
 pub use address::Address;
@@ -293,16 +293,10 @@ impl<'t> PteidCard<'t> {
     /// Uses the card as the given generation without probing (the caller detected it, or a
     /// secure-messaging transport already selected the application).
     pub fn with_generation(transport: &'t mut dyn Transport, generation: Generation) -> Self {
-        let caps = transport.capabilities();
         let session = Session::with_policy(transport, LengthPolicy::Auto);
-        // What one READ BINARY may return: the session's Ne limit, and what the transport can
-        // carry back (response data plus SW1-SW2), so that a secure-messaging transport with a
-        // smaller buffer gets chunks it can wrap.
-        let chunk = session
-            .link()
-            .max_ne
-            .min(caps.max_response_len.saturating_sub(2))
-            .max(1);
+        // What one READ BINARY may return: the session's Ne limit, which already accounts for
+        // what the transport can carry back (a secure-messaging transport's smaller buffer).
+        let chunk = session.link().max_ne;
         PteidCard {
             session,
             generation,
@@ -345,7 +339,6 @@ impl<'t> PteidCard<'t> {
     /// APDUs the card and transport allow, never past the end. `Ok(None)` when the card has no
     /// such file (6A82).
     pub(crate) fn read_file(&mut self, file: CardFile) -> Result<Option<Vec<u8>>, Error> {
-        let chunk = self.chunk;
         let PteidCard {
             session, selected, ..
         } = self;
@@ -371,7 +364,7 @@ impl<'t> PteidCard<'t> {
             let size = eid_protocols::fci::FileControl::parse(response.data())
                 .ok()
                 .and_then(|fc| fc.readable_size());
-            read_binary(s, size, chunk).map(Some)
+            s.read_binary(size).map(Some)
         });
         if result.is_err() {
             self.forget_selection();
@@ -391,62 +384,6 @@ impl<'t> PteidCard<'t> {
     fn forget_selection(&mut self) {
         self.selected = None;
     }
-}
-
-/// Reads the current EF: `size` bytes if the FCI gave it, else until the card signals the end.
-/// ISO/IEC 7816-4:2005 §7.2.3 READ BINARY, offsets up to 32 767 (the largest Citizen Card file
-/// is 15 500 bytes).
-fn read_binary(s: &mut Session<'_>, size: Option<usize>, chunk: usize) -> Result<Vec<u8>, Error> {
-    if size.is_some_and(|n| n > MAX_FILE_SIZE) {
-        return Err(Error::FileTooLarge {
-            limit: MAX_FILE_SIZE,
-        });
-    }
-    let mut out = Vec::with_capacity(size.unwrap_or(0));
-    loop {
-        let offset = out.len();
-        let want = match size {
-            Some(n) if offset >= n => break,
-            Some(n) => (n - offset).min(chunk),
-            None => chunk,
-        };
-        let offset16 = u16::try_from(offset).map_err(|_| Error::FileTooLarge { limit: 0x7FFF })?;
-        let command =
-            commands::read_binary(offset16, want).ok_or(Error::FileTooLarge { limit: 0x7FFF })?;
-        let response = s.transmit(&command)?;
-        let status = response.status();
-        match status {
-            Status::Success | Status::EndOfFile => {}
-            // Offset exactly at the end of a file of unknown size.
-            Status::WrongP1P2 if size.is_none() && offset > 0 => break,
-            status => {
-                return Err(Error::Status {
-                    command: command.header(),
-                    status,
-                });
-            }
-        }
-        let data = response.into_data();
-        if data.len() > want {
-            return Err(Error::ProtocolViolation(
-                "READ BINARY returned more than asked",
-            ));
-        }
-        let short = data.len() < want;
-        out.extend_from_slice(&data);
-        if out.len() > MAX_FILE_SIZE {
-            return Err(Error::FileTooLarge {
-                limit: MAX_FILE_SIZE,
-            });
-        }
-        if data.is_empty() || short || status == Status::EndOfFile {
-            if size.is_some_and(|n| n != out.len()) {
-                return Err(Error::ProtocolViolation("file shorter than its FCI says"));
-            }
-            break;
-        }
-    }
-    Ok(out)
 }
 
 /// Trims trailing NUL bytes (and the spaces some issuers pad with) and decodes the text.
