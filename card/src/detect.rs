@@ -80,7 +80,11 @@ impl Detector {
             atrs: Vec::new(),
             aids: vec![TEST_CARD_AID.to_vec()],
         });
-        for rule in crate::pteid::detection_rules() {
+        // The Citizen Card before the eMRTD rule: a CC2 also holds an LDS application.
+        for rule in crate::pteid::detection_rules()
+            .into_iter()
+            .chain(crate::emrtd::detection_rules())
+        {
             d.register(rule);
         }
         d

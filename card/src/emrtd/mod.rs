@@ -652,6 +652,23 @@ pub fn open_contactless_cc2<T: Transport>(
     open_pace(transport, can)
 }
 
+/// An ICAO 9303 travel document (passport, ID card, residence permit), whatever its issuer.
+pub const EMRTD: crate::detect::CardKind = crate::detect::CardKind {
+    id: "emrtd",
+    name: "ICAO 9303 travel document (eMRTD)",
+};
+
+/// The detection rule for [`crate::detect::Detector`]: no ATR (eMRTD ATRs are whatever the
+/// contactless reader makes of the chip), the LDS1 application AID (ICAO 9303-10 §3.10); a
+/// plain SELECT by name answers 9000 before access control.
+pub fn detection_rules() -> Vec<crate::detect::Rule> {
+    vec![crate::detect::Rule {
+        kind: EMRTD,
+        atrs: Vec::new(),
+        aids: vec![lds::LDS1_AID.to_vec()],
+    }]
+}
+
 /// Which SecurityInfo entries a file offers, for callers that want to show them.
 pub fn security_infos(infos: &SecurityInfos) -> &[SecurityInfo] {
     &infos.0

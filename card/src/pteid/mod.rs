@@ -129,7 +129,12 @@ pub fn detection_rules() -> Vec<Rule> {
         },
         Rule {
             kind: CC2,
-            atrs: vec![AtrPattern::exact(CC2_CONTACT_ATR)],
+            // Contactless too: the card is then used with `--can` (PACE), not probed by AID
+            // (its applications answer 6982 before PACE).
+            atrs: vec![
+                AtrPattern::exact(CC2_CONTACT_ATR),
+                AtrPattern::exact(CC2_CONTACTLESS_ATR),
+            ],
             aids: vec![AID_CC2_NATIONAL.to_vec(), AID_CC2_EID.to_vec()],
         },
     ]
