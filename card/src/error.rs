@@ -211,6 +211,17 @@ impl Error {
         }
     }
 
+    /// Whether the path to the card failed (service, reader, card gone or reset, busy, timeout)
+    /// rather than the card answering: such an error says nothing about the card itself, so it
+    /// must never become a verdict on it (an authentication "failed").
+    pub fn is_link_failure(&self) -> bool {
+        self.is_retryable()
+            && !matches!(
+                self,
+                Error::SecureMessaging(_) | Error::SecureChannelClosed(_)
+            )
+    }
+
     /// Whether the same operation may succeed if tried again after the user or the system acted
     /// (re-insert, restart pcscd, wait). Never a reason to retry a PIN automatically.
     pub fn is_retryable(&self) -> bool {

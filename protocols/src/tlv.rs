@@ -133,7 +133,9 @@ impl<'a> Iterator for Iter<'a> {
     }
 }
 
-fn read_one(input: &[u8], start: usize) -> Result<Tlv<'_>, TlvError> {
+/// Reads the one data object starting at `start` (no padding skipped). Shared with the strict
+/// DER reader of `lds::der`, which has the same tag and definite-length rules.
+pub(crate) fn read_one(input: &[u8], start: usize) -> Result<Tlv<'_>, TlvError> {
     let byte = |i: usize| input.get(i).copied().ok_or(TlvError::Truncated(i));
     let mut pos = start;
     let first = byte(pos)?;

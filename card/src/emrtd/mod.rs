@@ -377,37 +377,17 @@ impl<'t> Emrtd<'t> {
                         Some(c) => c,
                         None => chip::random_challenge()?,
                     };
-                    let signature = match self.active_authenticate(&challenge) {
-                        Ok(sig) => sig,
-                        Err(e @ (Error::CardRemoved | Error::CardReset | Error::ReaderRemoved)) => {
-                            return Err(e);
-                        }
-                        Err(e) => {
-                            let check = Check::failed(format!("INTERNAL AUTHENTICATE: {e}"));
-                            return Ok(self.finish(FinishParts {
-                                chip_authentication,
-                                active_authentication: check,
-                                evidence: None,
-                                csca,
-                                com,
-                                dg1,
-                                photo,
-                                dg11,
-                                dg12,
-                                parse_errors,
-                                raw,
-                                dg14_offers_pace,
-                            }));
-                        }
-                    };
-                    let check = chip::verify_aa(&dg15, dg14_infos.as_ref(), &challenge, &signature);
-                    (
-                        check,
-                        Some(ActiveAuthEvidence {
-                            challenge,
-                            signature,
-                        }),
-                    )
+                    match self.active_authenticate(&challenge) {
+                        Ok(signature) => (
+                            chip::verify_aa(&dg15, dg14_infos.as_ref(), &challenge, &signature),
+                            Some(ActiveAuthEvidence {
+                                challenge,
+                                signature,
+                            }),
+                        ),
+                        Err(e) if e.is_link_failure() => return Err(e),
+                        Err(e) => (Check::failed(format!("INTERNAL AUTHENTICATE: {e}")), None),
+                    }
                 }
             };
 

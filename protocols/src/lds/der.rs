@@ -14,7 +14,7 @@ pub enum DerError {
     Truncated(usize),
     #[error("DER length at offset {0} is indefinite or longer than four bytes")]
     BadLength(usize),
-    #[error("DER tag at offset {0} is longer than four bytes")]
+    #[error("DER tag at offset {0} is longer than three bytes")]
     TagTooLong(usize),
     #[error("expected {expected}, found tag {found:#X}")]
     Unexpected { expected: &'static str, found: u32 },
@@ -107,48 +107,20 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// One element at `start`, decoded by the crate's bounded TLV reader (tags of up to three
+/// bytes, definite lengths of up to four bytes), its errors said in DER terms.
 fn read_element(input: &[u8], start: usize) -> Result<Element<'_>, DerError> {
-    let byte = |i: usize| input.get(i).copied().ok_or(DerError::Truncated(i));
-    let mut pos = start;
-    let first = byte(pos)?;
-    let mut tag = u32::from(first);
-    pos += 1;
-    if first & 0x1F == 0x1F {
-        loop {
-            let b = byte(pos)?;
-            if pos - start >= 4 {
-                return Err(DerError::TagTooLong(start));
-            }
-            tag = tag << 8 | u32::from(b);
-            pos += 1;
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
-    }
-    let l0 = byte(pos)?;
-    let length_at = pos;
-    pos += 1;
-    let len = match l0 {
-        0x00..=0x7F => usize::from(l0),
-        0x81..=0x84 => {
-            let mut len = 0usize;
-            for _ in 0..(l0 & 0x7F) {
-                len = len << 8 | usize::from(byte(pos)?);
-                pos += 1;
-            }
-            len
-        }
-        _ => return Err(DerError::BadLength(length_at)),
-    };
-    let end = pos
-        .checked_add(len)
-        .filter(|&e| e <= input.len())
-        .ok_or(DerError::Truncated(input.len()))?;
+    use crate::tlv::{TlvError, read_one};
+    let tlv = read_one(input, start).map_err(|e| match e {
+        TlvError::TagTooLong(at) => DerError::TagTooLong(at),
+        TlvError::IndefiniteLength(at) | TlvError::LengthTooLong(at) => DerError::BadLength(at),
+        TlvError::Truncated(_) | TlvError::ValueOverrun { .. } => DerError::Truncated(input.len()),
+        TlvError::InvalidTag(_) | TlvError::ValueTooLong(_) => DerError::Malformed("element"),
+    })?;
     Ok(Element {
-        tag,
-        value: input.get(pos..end).unwrap_or_default(),
-        raw: input.get(start..end).unwrap_or_default(),
+        tag: tlv.tag(),
+        value: tlv.value(),
+        raw: tlv.raw(),
     })
 }
 
