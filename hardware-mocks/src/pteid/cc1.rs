@@ -21,15 +21,14 @@
 
 use openssl::pkey::{PKey, Private};
 
-use crate::engine::{Access, CardBuilder, Df, Ef};
+use crate::engine::{Access, Df, Ef};
 use crate::pki::{self, KeySpec};
 
-use super::applet::{CardKey, PteidApplet};
 use super::pkcs15::{self, CertEntry, KeyEntry, PinEntry};
 use super::{
-    CC1_AID, CC1_ATR, CardPki, Generation, Identity, PIN_ADDRESS, PIN_AUTH, PIN_SIGN, PteidCard,
-    PteidError, PteidOptions, citizen_certs, cplc, facial_blocks, pins, sha256, slots, sod,
-    test_pki,
+    Assembly, CC1_AID, CC1_ATR, Generation, Identity, PIN_ADDRESS, PIN_AUTH, PIN_SIGN, PteidCard,
+    PteidError, PteidOptions, assemble, cert_file, citizen_certs, facial_blocks, padded, sha256,
+    slots, sod, test_pki,
 };
 
 /// MSE SET key reference of the authentication key.
@@ -53,7 +52,6 @@ pub const ID_FILE_LEN: usize = 15_500;
 pub const ADDRESS_FILE_LEN: usize = 1_200;
 pub const SOD_FILE_LEN: usize = 4_000;
 pub const NOTEPAD_LEN: usize = 1_000;
-pub const CERT_FILE_LEN: usize = 2_000;
 pub const TRACE_LEN: usize = 32;
 
 /// Offset of the CBEFF block, the facial blocks and the photo in the ID file.
@@ -324,13 +322,6 @@ pub fn sod_inputs(id: &[u8], address: &[u8]) -> [(u8, Vec<u8>); 4] {
     ]
 }
 
-fn padded(mut data: Vec<u8>, len: usize) -> Vec<u8> {
-    if data.len() < len {
-        data.resize(len, 0);
-    }
-    data
-}
-
 /// The default CC1: embedded citizen, RSA-3072, no faults.
 pub fn cc1_default() -> Result<PteidCard, PteidError> {
     cc1(&PteidOptions::default())
@@ -359,7 +350,6 @@ pub fn cc1(options: &PteidOptions) -> Result<PteidCard, PteidError> {
     let serial = identity
         .serial()
         .ok_or_else(|| PteidError::Identity("card_serial".into()))?;
-    let cert_file = |der: Vec<u8>| padded(der, CERT_FILE_LEN);
     let bits = options.rsa_bits;
     let df_path = vec![0x3F, 0x00, 0x5F, 0x00];
     let cert_path = |fid: u16| {
@@ -477,44 +467,17 @@ pub fn cc1(options: &PteidOptions) -> Result<PteidCard, PteidError> {
         .df(pkcs15_df)
         .df(data_df);
 
-    let applet = PteidApplet::new(
-        Generation::Cc1,
-        vec![
-            CardKey {
-                reference: AUTH_KEY_REF,
-                pin: PIN_AUTH,
-                key: auth_key,
-                one_shot: false,
-            },
-            CardKey {
-                reference: SIGN_KEY_REF,
-                pin: PIN_SIGN,
-                key: sign_key,
-                one_shot: true,
-            },
-        ],
-        cplc(serial, Generation::Cc1),
+    Ok(assemble(Assembly {
+        generation: Generation::Cc1,
+        atr: CC1_ATR,
+        mf,
+        key_refs: (AUTH_KEY_REF, SIGN_KEY_REF),
+        keys: (auth_key, sign_key),
+        serial,
         // Applet version (value not confirmed).
-        Some(vec![0xDF, 0x30, 0x05, b'4', b'.', b'4', b'.', b'1']),
-    );
-    let mut builder = CardBuilder::new(CC1_ATR, mf)
-        .extended_length(false)
-        .long_answers_via_get_response(true)
-        .applet(applet);
-    for pin in pins(identity) {
-        builder = builder.pin(pin);
-    }
-    let mut card = builder.build();
-    card.set_max_response_data(256);
-    Ok(PteidCard {
-        card,
-        pki: CardPki {
-            root: pki.root.cert.clone(),
-            auth_sub_ca: pki.auth_sub_ca.cert.clone(),
-            sign_sub_ca: pki.sign_sub_ca.cert.clone(),
-            document_signer: pki.document_signer.cert.clone(),
-            auth_cert: auth.cert,
-            sign_cert: sign.cert,
-        },
-    })
+        applet_version: Some(vec![0xDF, 0x30, 0x05, b'4', b'.', b'4', b'.', b'1']),
+        identity,
+        pki: &pki,
+        certs: (auth, sign),
+    }))
 }

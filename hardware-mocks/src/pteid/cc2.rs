@@ -19,14 +19,13 @@ use openssl::bn::{BigNum, BigNumContext};
 use openssl::ec::PointConversionForm;
 
 use crate::der;
-use crate::engine::{CardBuilder, Df, Ef};
+use crate::engine::{Df, Ef};
 use crate::pki::{self, Curve, KeySpec};
 
-use super::applet::{CardKey, PteidApplet};
 use super::pkcs15::{self, KeyEntry};
 use super::{
-    CC2_ATR, CC2_EID_AID, CC2_NATIONAL_DATA_AID, CardPki, Generation, Identity, PIN_AUTH, PIN_SIGN,
-    PteidCard, PteidError, PteidOptions, citizen_certs, cplc, facial_blocks, pins, sha256, slots,
+    Assembly, CC2_ATR, CC2_EID_AID, CC2_NATIONAL_DATA_AID, Generation, Identity, PteidCard,
+    PteidError, PteidOptions, assemble, cert_file, citizen_certs, facial_blocks, sha256, slots,
     sod, test_pki,
 };
 
@@ -36,7 +35,6 @@ pub const AUTH_KEY_REF: u8 = 0x06;
 pub const SIGN_KEY_REF: u8 = 0x08;
 /// File identifier given to the national data application DF here.
 pub const NATIONAL_DATA_FID: u16 = 0x4F05;
-const CERT_FILE_LEN: usize = 2_000;
 
 /// DG1: `61 L 5F1F L <MRZ>`.
 pub fn mrz_file(identity: &Identity) -> Vec<u8> {
@@ -216,12 +214,6 @@ pub fn cc2(options: &PteidOptions) -> Result<PteidCard, PteidError> {
             non_repudiation: true,
         },
     ]);
-    let pad = |mut der: Vec<u8>| {
-        if der.len() < CERT_FILE_LEN {
-            der.resize(CERT_FILE_LEN, 0);
-        }
-        der
-    };
     let ef_dir = pkcs15::ef_dir(&[
         (CC2_EID_AID, "CARTAO DE CIDADAO", &[0x3F, 0x00]),
         (
@@ -231,8 +223,8 @@ pub fn cc2(options: &PteidOptions) -> Result<PteidCard, PteidError> {
         ),
     ]);
     let eid_df = Df::new(0x5F00)
-        .ef(Ef::new(0xEF02, pad(auth.cert_der()?)))
-        .ef(Ef::new(0xEF04, pad(sign.cert_der()?)))
+        .ef(Ef::new(0xEF02, cert_file(auth.cert_der()?)))
+        .ef(Ef::new(0xEF04, cert_file(sign.cert_der()?)))
         .ef(Ef::new(0xEF0E, prkdf));
     let national = Df::new(NATIONAL_DATA_FID)
         .name(CC2_NATIONAL_DATA_AID)
@@ -247,43 +239,16 @@ pub fn cc2(options: &PteidOptions) -> Result<PteidCard, PteidError> {
         .ef(Ef::new(0x2F00, ef_dir))
         .df(eid_df)
         .df(national);
-    let applet = PteidApplet::new(
-        Generation::Cc2,
-        vec![
-            CardKey {
-                reference: AUTH_KEY_REF,
-                pin: PIN_AUTH,
-                key: auth_key,
-                one_shot: false,
-            },
-            CardKey {
-                reference: SIGN_KEY_REF,
-                pin: PIN_SIGN,
-                key: sign_key,
-                one_shot: true,
-            },
-        ],
-        cplc(serial, Generation::Cc2),
-        None,
-    );
-    let mut builder = CardBuilder::new(CC2_ATR, mf)
-        .extended_length(false)
-        .long_answers_via_get_response(true)
-        .applet(applet);
-    for pin in pins(identity) {
-        builder = builder.pin(pin);
-    }
-    let mut card = builder.build();
-    card.set_max_response_data(256);
-    Ok(PteidCard {
-        card,
-        pki: CardPki {
-            root: pki.root.cert.clone(),
-            auth_sub_ca: pki.auth_sub_ca.cert.clone(),
-            sign_sub_ca: pki.sign_sub_ca.cert.clone(),
-            document_signer: pki.document_signer.cert.clone(),
-            auth_cert: auth.cert,
-            sign_cert: sign.cert,
-        },
-    })
+    Ok(assemble(Assembly {
+        generation: Generation::Cc2,
+        atr: CC2_ATR,
+        mf,
+        key_refs: (AUTH_KEY_REF, SIGN_KEY_REF),
+        keys: (auth_key, sign_key),
+        serial,
+        applet_version: None,
+        identity,
+        pki: &pki,
+        certs: (auth, sign),
+    }))
 }

@@ -27,12 +27,15 @@ use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
 use openssl::hash::{MessageDigest, hash};
+use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use thiserror::Error;
 
 use crate::der;
-use crate::engine::{Pin, VirtualCard};
+use crate::engine::{CardBuilder, Df, Pin, VirtualCard};
+
 use crate::pki::{self, CertProfile, CertSpec, Credential, KeySpec, PkiError};
+use applet::{CardKey, PteidApplet};
 
 pub use identity::{Address, Identity, Pins};
 
@@ -294,6 +297,86 @@ fn citizen_certs(
         sign_key,
     )?;
     Ok((auth, sign))
+}
+
+/// Certificate files are fixed-size on both generations, zero-padded after the DER (a reader
+/// must parse the certificate's own length).
+pub const CERT_FILE_LEN: usize = 2_000;
+
+/// A certificate (or any data) in a file of `len` bytes, zero-padded.
+fn padded(mut data: Vec<u8>, len: usize) -> Vec<u8> {
+    if data.len() < len {
+        data.resize(len, 0);
+    }
+    data
+}
+
+/// A certificate file: the DER, zero-padded to [`CERT_FILE_LEN`].
+fn cert_file(der: Vec<u8>) -> Vec<u8> {
+    padded(der, CERT_FILE_LEN)
+}
+
+/// What differs between the generations once their file systems are built.
+struct Assembly<'a> {
+    generation: Generation,
+    atr: &'a [u8],
+    mf: Df,
+    /// Key references of the authentication and signature keys in MSE SET.
+    key_refs: (u8, u8),
+    keys: (PKey<Private>, PKey<Private>),
+    serial: [u8; 8],
+    applet_version: Option<Vec<u8>>,
+    identity: &'a Identity,
+    pki: &'a TestPki,
+    certs: (Credential, Credential),
+}
+
+/// Both generations alike: the applet holding the two keys (each behind its own PIN; the
+/// signature PIN consumed by every signature), the PINs, short APDUs only, and answers longer
+/// than 256 bytes through 61xx / GET RESPONSE.
+fn assemble(a: Assembly<'_>) -> PteidCard {
+    let (auth_ref, sign_ref) = a.key_refs;
+    let (auth_key, sign_key) = a.keys;
+    let applet = PteidApplet::new(
+        a.generation,
+        vec![
+            CardKey {
+                reference: auth_ref,
+                pin: PIN_AUTH,
+                key: auth_key,
+                one_shot: false,
+            },
+            CardKey {
+                reference: sign_ref,
+                pin: PIN_SIGN,
+                key: sign_key,
+                one_shot: true,
+            },
+        ],
+        cplc(a.serial, a.generation),
+        a.applet_version,
+    );
+    let mut builder = CardBuilder::new(a.atr, a.mf)
+        .extended_length(false)
+        .long_answers_via_get_response(true)
+        .applet(applet);
+    for pin in pins(a.identity) {
+        builder = builder.pin(pin);
+    }
+    let mut card = builder.build();
+    card.set_max_response_data(256);
+    let (auth, sign) = a.certs;
+    PteidCard {
+        card,
+        pki: CardPki {
+            root: a.pki.root.cert.clone(),
+            auth_sub_ca: a.pki.auth_sub_ca.cert.clone(),
+            sign_sub_ca: a.pki.sign_sub_ca.cert.clone(),
+            document_signer: a.pki.document_signer.cert.clone(),
+            auth_cert: auth.cert,
+            sign_cert: sign.cert,
+        },
+    }
 }
 
 /// The PIN objects of a card.
