@@ -219,27 +219,21 @@ fn exported_trust_material_loads_into_a_store() {
 // ---- The chips over raw APDUs ----
 
 use eid_hardware_mocks::VirtualCard;
+use eid_hardware_mocks::emrtd::terminal::{self, TerminalError};
 use eid_protocols::aa::{self as aa_proto, AaHash};
 use eid_protocols::bac::BacTerminal;
 use eid_protocols::ca::{CaProtocol, CaTerminal};
 use eid_protocols::commands::{self, FileReturn, Select};
 use eid_protocols::fci::FileControl;
-use eid_protocols::pace::{
-    PaceConfig, PaceError, PaceOutcome, PacePassword, PaceProtocol, PaceTerminal,
-};
+use eid_protocols::pace::{PaceConfig, PaceError, PaceOutcome, PacePassword, PaceProtocol};
 use eid_protocols::sm::{Cipher, OsRandom, SecureChannel, SmError};
-use eid_protocols::{Command, LengthForm, Response, Status};
+use eid_protocols::{Command, Response, Status};
 use openssl::bn::BigNumContext;
 use openssl::ec::PointConversionForm;
 use openssl::pkey::PKey;
 
 fn send(card: &mut VirtualCard, cmd: &Command) -> Response {
-    let form = if cmd.needs_extended() {
-        LengthForm::Extended
-    } else {
-        LengthForm::Short
-    };
-    Response::parse(&card.process(&cmd.encode(form).unwrap())).unwrap()
+    terminal::send(card, cmd).unwrap()
 }
 
 fn send_sm(
@@ -247,17 +241,14 @@ fn send_sm(
     sm: &mut SecureChannel,
     cmd: &Command,
 ) -> Result<Response, SmError> {
-    let wrapped = sm.wrap(cmd)?;
-    let answer = send(card, &wrapped);
-    sm.unwrap(&answer)
+    match terminal::send_sm(card, sm, cmd, None) {
+        Err(TerminalError::Sm(e)) => Err(e),
+        other => Ok(other.unwrap()),
+    }
 }
 
 fn bac(card: &mut VirtualCard, mrz_information: &str) -> SecureChannel {
-    let mut t = BacTerminal::new(mrz_information.as_bytes()).unwrap();
-    let r = send(card, &t.get_challenge());
-    let c = t.external_authenticate(&r, &mut OsRandom).unwrap();
-    let r = send(card, &c);
-    t.finish(&r).unwrap()
+    terminal::bac(card, mrz_information.as_bytes()).unwrap()
 }
 
 fn pace(
@@ -271,17 +262,10 @@ fn pace(
         parameter_id,
         send_parameter_id: true,
     };
-    let mut t = PaceTerminal::new(config, password)?;
-    let r = send(card, &t.mse_set_at());
-    assert_eq!(r.status(), Status::Success);
-    let r = send(card, &t.general_authenticate_nonce());
-    let c = t.process_nonce(&r, &mut OsRandom)?;
-    let r = send(card, &c);
-    let c = t.process_mapping(&r, &mut OsRandom)?;
-    let r = send(card, &c);
-    let c = t.process_key_agreement(&r)?;
-    let r = send(card, &c);
-    t.finish(&r)
+    match terminal::pace(card, config, password) {
+        Err(TerminalError::Pace(e)) => Err(e),
+        other => Ok(other.unwrap()),
+    }
 }
 
 fn select_lds(card: &mut VirtualCard, sm: &mut SecureChannel) {

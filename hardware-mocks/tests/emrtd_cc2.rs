@@ -11,30 +11,25 @@
 
 use eid_hardware_mocks::VirtualCard;
 use eid_hardware_mocks::emrtd::cc2::{self, PACE_PARAMETER_ID, PACE_PROTOCOL};
+use eid_hardware_mocks::emrtd::terminal::{self, TerminalError};
 use eid_hardware_mocks::pteid::{self, CC2_EID_AID, CC2_NATIONAL_DATA_AID, Identity};
 use eid_protocols::aa::{self, AaHash};
 use eid_protocols::commands::{self, FileReturn, Select};
 use eid_protocols::fci::FileControl;
 use eid_protocols::lds::{Dg1, Dg2, Dg15, SecurityInfos};
 use eid_protocols::pa::Sod;
-use eid_protocols::pace::{PaceConfig, PaceError, PacePassword, PaceTerminal};
+use eid_protocols::pace::{PaceConfig, PaceError, PacePassword};
 use eid_protocols::sm::{OsRandom, SecureChannel, SmError};
 use eid_protocols::{Command, LengthForm, Response, Status};
 use openssl::hash::{MessageDigest, hash};
 use openssl::x509::X509;
 
 fn send(card: &mut VirtualCard, cmd: &Command) -> Response {
-    let form = if cmd.needs_extended() {
-        LengthForm::Extended
-    } else {
-        LengthForm::Short
-    };
-    Response::parse(&card.process(&cmd.encode(form).unwrap())).unwrap()
+    terminal::send(card, cmd).unwrap()
 }
 
 fn send_sm(card: &mut VirtualCard, sm: &mut SecureChannel, cmd: &Command) -> Response {
-    let wrapped = sm.wrap_in(cmd, LengthForm::Short).unwrap();
-    sm.unwrap(&send(card, &wrapped)).unwrap()
+    terminal::send_sm(card, sm, cmd, Some(LengthForm::Short)).unwrap()
 }
 
 fn pace(card: &mut VirtualCard, password: &PacePassword) -> Result<SecureChannel, PaceError> {
@@ -43,19 +38,12 @@ fn pace(card: &mut VirtualCard, password: &PacePassword) -> Result<SecureChannel
         parameter_id: PACE_PARAMETER_ID,
         send_parameter_id: false,
     };
-    let mut t = PaceTerminal::new(config, password)?;
-    let r = send(card, &t.mse_set_at());
-    if !r.is_success() {
-        return Err(PaceError::Rejected(r.status()));
+    match terminal::pace(card, config, password) {
+        Ok(outcome) => Ok(outcome.channel),
+        Err(TerminalError::Pace(e)) => Err(e),
+        Err(TerminalError::MseRefused(sw)) => Err(PaceError::Rejected(Status::from(sw))),
+        Err(e) => panic!("{e}"),
     }
-    let r = send(card, &t.general_authenticate_nonce());
-    let c = t.process_nonce(&r, &mut OsRandom)?;
-    let r = send(card, &c);
-    let c = t.process_mapping(&r, &mut OsRandom)?;
-    let r = send(card, &c);
-    let c = t.process_key_agreement(&r)?;
-    let r = send(card, &c);
-    Ok(t.finish(&r)?.channel)
 }
 
 fn select_aid(aid: &[u8]) -> Command {

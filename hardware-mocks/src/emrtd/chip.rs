@@ -452,19 +452,19 @@ mod tests {
         clippy::panic
     )]
 
+    use eid_protocols::aa;
     use eid_protocols::aa::AaHash;
-    use eid_protocols::bac::BacTerminal;
     use eid_protocols::ca::CaTerminal;
     use eid_protocols::commands::{self, FileReturn, Select};
-    use eid_protocols::pace::{PaceConfig, PaceError, PaceProtocol, PaceTerminal};
+    use eid_protocols::pace::{PaceConfig, PaceError, PaceProtocol};
     use eid_protocols::sm::{Cipher, SecureChannel, SmError};
-    use eid_protocols::{LengthForm, aa};
     use openssl::ec::EcGroup;
     use openssl::nid::Nid;
     use openssl::rsa::Rsa;
 
     use super::*;
     use crate::VirtualCard;
+    use crate::emrtd::terminal::{self, TerminalError};
     use crate::engine::{Df, Ef, atr_t1};
 
     const LDS1: [u8; 7] = [0xA0, 0x00, 0x00, 0x02, 0x47, 0x10, 0x01];
@@ -515,17 +515,11 @@ mod tests {
     }
 
     fn send(card: &mut VirtualCard, cmd: &Command) -> Response {
-        let form = if cmd.needs_extended() {
-            LengthForm::Extended
-        } else {
-            LengthForm::Short
-        };
-        Response::parse(&card.process(&cmd.encode(form).unwrap())).unwrap()
+        terminal::send(card, cmd).unwrap()
     }
 
     fn send_sm(card: &mut VirtualCard, sm: &mut SecureChannel, cmd: &Command) -> Response {
-        let wrapped = sm.wrap(cmd).unwrap();
-        sm.unwrap(&send(card, &wrapped)).unwrap()
+        terminal::send_sm(card, sm, cmd, None).unwrap()
     }
 
     fn select_lds(card: &mut VirtualCard) {
@@ -540,11 +534,10 @@ mod tests {
         card: &mut VirtualCard,
         mrz: &[u8],
     ) -> Result<SecureChannel, eid_protocols::bac::BacError> {
-        let mut t = BacTerminal::new(mrz).unwrap();
-        let challenge = send(card, &t.get_challenge());
-        let ea = t.external_authenticate(&challenge, &mut OsRandom)?;
-        let answer = send(card, &ea);
-        t.finish(&answer)
+        match terminal::bac(card, mrz) {
+            Err(TerminalError::Bac(e)) => Err(e),
+            other => Ok(other.unwrap()),
+        }
     }
 
     fn pace(
@@ -552,19 +545,11 @@ mod tests {
         config: PaceConfig,
         pw: &PacePassword,
     ) -> Result<eid_protocols::pace::PaceOutcome, PaceError> {
-        let mut t = PaceTerminal::new(config, pw)?;
-        let r = send(card, &t.mse_set_at());
-        if !r.is_success() {
-            return Err(PaceError::Rejected(r.status()));
+        match terminal::pace(card, config, pw) {
+            Err(TerminalError::Pace(e)) => Err(e),
+            Err(TerminalError::MseRefused(sw)) => Err(PaceError::Rejected(Status::from(sw))),
+            other => Ok(other.unwrap()),
         }
-        let r = send(card, &t.general_authenticate_nonce());
-        let c = t.process_nonce(&r, &mut OsRandom)?;
-        let r = send(card, &c);
-        let c = t.process_mapping(&r, &mut OsRandom)?;
-        let r = send(card, &c);
-        let c = t.process_key_agreement(&r)?;
-        let r = send(card, &c);
-        t.finish(&r)
     }
 
     fn read_ef_com(card: &mut VirtualCard, sm: &mut SecureChannel) -> Vec<u8> {

@@ -16,6 +16,7 @@ pub mod chip;
 pub mod data;
 pub mod lds;
 pub mod profile;
+pub mod terminal;
 pub mod trust;
 
 pub use data::{Document, MrzFormat};
