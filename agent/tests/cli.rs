@@ -14,26 +14,13 @@ use std::time::{Duration, Instant};
 
 use eid_hardware_mocks::profiles::iso7816_test::{self as test_card, Variant};
 use eid_hardware_mocks::vpcd::VpcdCard;
-use eid_tests::{Slot, pcscd_available, wait_for_card};
+use eid_tests::{Slot, cli, pcscd_available, wait_for_card};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_eid-agent");
 
 /// Runs the agent to completion, failing the test if it takes more than 10 s (a hang).
-fn run_bounded(mut command: Command) -> Output {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("eid-agent hung");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+fn run_bounded(command: Command) -> Output {
+    cli::run_bounded(command, "", Duration::from_secs(10))
 }
 
 #[test]

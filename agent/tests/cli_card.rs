@@ -7,52 +7,22 @@
     clippy::indexing_slicing
 )]
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use eid_hardware_mocks::pteid::{self as mock, PteidOptions};
 use eid_hardware_mocks::vpcd::VpcdCard;
+use eid_tests::cli::{self, json};
 use eid_tests::{Slot, pcscd_available, wait_for_card};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_eid-agent");
 
-/// Runs the agent with `stdin` fed in, failing the test after 30 s (a hang).
+/// Runs `eid-agent card <args> --reader <reader>` with `stdin` fed in, failing the test after
+/// 30 s (a hang).
 fn run(reader: &str, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(AGENT)
-        .arg("card")
-        .args(args)
-        .args(["--reader", reader])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("eid-agent hung: {args:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    let mut command = Command::new(AGENT);
+    command.arg("card").args(args).args(["--reader", reader]);
+    cli::run_bounded(command, stdin, Duration::from_secs(30))
 }
 
 fn cli_on(built: mock::PteidCard, cc1: bool) {

@@ -9,46 +9,25 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use eid_hardware_mocks::emrtd::profile::{self, Profile};
 use eid_hardware_mocks::emrtd::trust::trust;
 use eid_hardware_mocks::vpcd::{VpcdCard, VpcdHandle};
+use eid_tests::cli::{self, json};
 use eid_tests::{Slot, pcscd_available, wait_for_card};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_eid-agent");
 
 /// Runs `eid-agent emrtd read <args> --reader <reader>`, failing the test after 30 s (a hang).
 fn run(reader: &str, args: &[&str]) -> Output {
-    let mut child = Command::new(AGENT)
+    let mut command = Command::new(AGENT);
+    command
         .args(["emrtd", "read"])
         .args(args)
-        .args(["--reader", reader])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("eid-agent hung: {args:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+        .args(["--reader", reader]);
+    cli::run_bounded(command, "", Duration::from_secs(30))
 }
 
 /// A fresh temporary folder with the verifier's trust material

@@ -29,17 +29,14 @@ use eid_card::session::{LengthPolicy, Session};
 use eid_hardware_mocks::profiles::iso7816_test::{self as test_card, Variant};
 use eid_protocols::apdu::LengthForm;
 use eid_protocols::commands::{self, FileReturn, Select};
-use eid_tests::{PcscRig, Rig};
+use eid_tests::{PcscRig, Rig, bench};
 
 const PER_APDU_COUNT: u16 = 100;
 const PER_APDU_LEN: usize = 128;
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
-    let rounds: usize = std::env::var("EID_BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(31);
+    let rounds = bench::rounds(31);
     let Some(rig) = PcscRig::new(test_card::card(Variant::Full).expect("card")) else {
         eprintln!("apdu_overhead: pcscd with vpcd is not available; nothing measured");
         return;
@@ -145,14 +142,8 @@ fn per_apdu_ours(transport: &mut dyn Transport) {
     }
 }
 
-fn median(times: &[Duration]) -> Duration {
-    let mut sorted = times.to_vec();
-    sorted.sort();
-    sorted[sorted.len() / 2]
-}
-
 fn report(name: &str, raw: &[Duration], ours: &[Duration], apdus: usize) {
-    let (r, o) = (median(raw), median(ours));
+    let (r, o) = (bench::median(raw), bench::median(ours));
     let ratio = o.as_secs_f64() / r.as_secs_f64();
     let verdict = if ratio <= 1.10 {
         "within target (<= 1.10)"

@@ -26,15 +26,10 @@ use eid_card::emrtd::{self, AccessKey, Emrtd, ReadOptions};
 use eid_hardware_mocks::emrtd::profile::{self, Profile};
 use eid_hardware_mocks::emrtd::trust::trust;
 use eid_protocols::pa::CscaStore;
-use eid_tests::{PcscRig, Rig};
+use eid_tests::{PcscRig, Rig, bench};
 
 /// APDUs per sample of the per-APDU comparison.
 const PER_APDU_COUNT: usize = 50;
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v.get(v.len() / 2).copied().unwrap_or_default()
-}
 
 fn key(p: Profile) -> AccessKey {
     let d = p.document();
@@ -140,18 +135,14 @@ fn measure(p: Profile, rounds: usize, store: &CscaStore) -> Option<Row> {
         access,
         apdus,
         protected,
-        read: median(times),
-        protected_apdu: median(protected_times),
-        plain_apdu: median(plain_times),
+        read: bench::median(&times),
+        protected_apdu: bench::median(&protected_times),
+        plain_apdu: bench::median(&plain_times),
     })
 }
 
 fn main() {
-    let rounds: usize = std::env::var("EID_BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5)
-        .max(1);
+    let rounds = bench::rounds(5);
     let mut store = CscaStore::new();
     store
         .add_certificates(&trust().unwrap().csca.cert_der().unwrap())

@@ -18,29 +18,16 @@
 )]
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use eid_card::pteid::{Generation, PteidCard};
-use eid_hardware_mocks::pteid::{self as mock, PteidOptions};
-use eid_tests::{PcscRig, Rig};
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v.get(v.len() / 2).copied().unwrap_or_default()
-}
+use eid_hardware_mocks::pteid as mock;
+use eid_tests::{PcscRig, Rig, bench};
 
 fn main() {
-    let rounds: usize = std::env::var("EID_BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5)
-        .max(1);
-    // RSA-2048 keys: OpenSC 0.23's gemsafeV1 driver handles those (our reader does not care).
-    let built = mock::cc1::cc1(&PteidOptions {
-        rsa_bits: 2048,
-        ..PteidOptions::default()
-    })
-    .expect("card");
+    let rounds = bench::rounds(5);
+    // The default CC1 (RSA-3072, as cards issued since 2015); OpenSC 0.23 reads it too.
+    let built = mock::cc1::cc1_default().expect("card");
     let Some(mut rig) = PcscRig::new(built.card) else {
         eprintln!("pteid_read: pcscd with vpcd is not available; nothing measured");
         return;
@@ -105,7 +92,7 @@ fn main() {
         opensc_certs = ids.len();
     }
 
-    let ours = median(ours_times);
+    let ours = bench::median(&ours_times);
     println!("pteid_read: CC1 through pcscd + vpcd, {rounds} rounds (medians)");
     println!(
         "  ours   (identity + photo + PNG + 5 certificates): {ours_apdus:>5} APDUs  {:>9.2?}",
@@ -115,7 +102,7 @@ fn main() {
         println!("  OpenSC: not measured");
         return;
     }
-    let theirs = median(opensc_times);
+    let theirs = bench::median(&opensc_times);
     println!(
         "  OpenSC (list + read {opensc_certs} certificates):        {opensc_apdus:>5} APDUs  {:>9.2?}",
         theirs

@@ -339,3 +339,66 @@ pub mod restart {
         }
     }
 }
+
+/// What the benchmarks share: the round count and the median.
+pub mod bench {
+    use std::time::Duration;
+
+    /// `EID_BENCH_ROUNDS`, else `default` (at least one).
+    pub fn rounds(default: usize) -> usize {
+        std::env::var("EID_BENCH_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+            .max(1)
+    }
+
+    /// The median (upper middle for an even count); zero for no samples.
+    pub fn median(samples: &[Duration]) -> Duration {
+        let mut sorted = samples.to_vec();
+        sorted.sort();
+        sorted.get(sorted.len() / 2).copied().unwrap_or_default()
+    }
+}
+
+/// Running the `eid-agent` binary in tests, as a user does.
+pub mod cli {
+    use std::io::Write;
+    use std::process::{Command, Output, Stdio};
+    use std::time::{Duration, Instant};
+
+    /// Runs `command` with `stdin` written to it, collecting stdout and stderr; fails the test
+    /// when it takes longer than `limit` (a hang).
+    pub fn run_bounded(mut command: Command, stdin: &str, limit: Duration) -> Output {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        // A child that exits before reading its stdin closes the pipe: not an error here.
+        let _ = input.write_all(stdin.as_bytes());
+        drop(input);
+        let deadline = Instant::now() + limit;
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("hung for {limit:?}: {command:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    /// Stdout parsed as one JSON document; the test fails showing both streams otherwise.
+    pub fn json(out: &Output) -> serde_json::Value {
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{e}: {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+}

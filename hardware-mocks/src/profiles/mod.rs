@@ -6,7 +6,7 @@
 //! | `iso7816-test-short` | the same files, chaining but no extended length (extended APDUs get 6700) |
 //! | `iso7816-test-t0` | the same files, T=0: short APDUs only, `61xx` / GET RESPONSE, `6Cxx` |
 //! | `pteid-cc1` | Portuguese Citizen Card CC1 (IAS07 / GemSAFE, RSA-3072), [`crate::pteid::cc1`] |
-//! | `pteid-cc1-2048` | the same with RSA-2048 citizen keys (what OpenSC 0.23 can sign with) |
+//! | `pteid-cc1-2048` | the same with RSA-2048 citizen keys (older cards) |
 //! | `pteid-cc2` | Portuguese Citizen Card CC2 (IAS v5, P-256), contact, [`crate::pteid::cc2`] |
 //! | `pteid-cc2-contactless` | the CC2 over contactless: PACE (CAN), then the CC2 behind SM, [`crate::emrtd::cc2`] |
 //! | `emrtd-*` | virtual eMRTDs (BAC, PACE, PACE-CAM, faulty variants), [`crate::emrtd::profile`] |
