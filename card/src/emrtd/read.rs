@@ -12,7 +12,7 @@
 
 use eid_protocols::apdu::{EXTENDED_MAX_NE, SHORT_MAX_NE};
 use eid_protocols::commands::{self, FileReturn, Select};
-use eid_protocols::{Command, Status, tlv};
+use eid_protocols::{Command, Status, lds, tlv};
 
 use crate::session::{LengthPolicy, MAX_FILE_SIZE, Session};
 use crate::{Error, Transport};
@@ -30,27 +30,27 @@ impl LdsFile {
     /// EF.CardAccess under the MF (ICAO 9303-10 §3.11.3).
     pub const CARD_ACCESS: LdsFile = LdsFile {
         name: "EF.CardAccess",
-        fid: 0x011C,
-        sfi: 0x1C,
+        fid: lds::EF_CARD_ACCESS_FID,
+        sfi: lds::EF_CARD_ACCESS_SFI,
     };
     /// EF.CardSecurity under the MF (ICAO 9303-10 §3.11.4): read under secure messaging after
     /// PACE-CAM.
     pub const CARD_SECURITY: LdsFile = LdsFile {
         name: "EF.CardSecurity",
-        fid: 0x011D,
+        fid: lds::EF_CARD_SECURITY_FID,
         sfi: 0x1D,
     };
     /// EF.COM in the LDS1 application.
     pub const COM: LdsFile = LdsFile {
         name: "EF.COM",
-        fid: 0x011E,
-        sfi: 0x1E,
+        fid: lds::EF_COM_FID,
+        sfi: lds::EF_COM_SFI,
     };
     /// EF.SOD in the LDS1 application.
     pub const SOD: LdsFile = LdsFile {
         name: "EF.SOD",
-        fid: 0x011D,
-        sfi: 0x1D,
+        fid: lds::EF_SOD_FID,
+        sfi: lds::EF_SOD_SFI,
     };
 
     /// Data group `n` (1 to 16): FID 01nn, SFI nn.
@@ -59,11 +59,12 @@ impl LdsFile {
             "DG1", "DG2", "DG3", "DG4", "DG5", "DG6", "DG7", "DG8", "DG9", "DG10", "DG11", "DG12",
             "DG13", "DG14", "DG15", "DG16",
         ];
-        let name = NAMES.get(usize::from(n).checked_sub(1)?)?;
+        let dg = lds::DataGroup::new(n)?;
+        let name = NAMES.get(usize::from(dg.number()).checked_sub(1)?)?;
         Some(LdsFile {
             name,
-            fid: 0x0100 | u16::from(n),
-            sfi: n,
+            fid: dg.fid(),
+            sfi: dg.sfi(),
         })
     }
 }

@@ -37,22 +37,27 @@ pub const FACE_JPEG: &[u8] = include_bytes!("../../assets/citizen-photo.jpg");
 /// The same face, JPEG 2000 (JP2).
 pub const FACE_JP2: &[u8] = include_bytes!("../../assets/citizen-photo.jp2");
 
-/// The LDS1 application identifier (ICAO 9303-10 §3.10.1).
-pub const LDS1_AID: [u8; 7] = [0xA0, 0x00, 0x00, 0x02, 0x47, 0x10, 0x01];
+pub use eid_protocols::lds::LDS1_AID;
+use eid_protocols::lds::{
+    DataGroup, EF_CARD_ACCESS_FID, EF_CARD_ACCESS_SFI, EF_CARD_SECURITY_FID, EF_COM_FID,
+    EF_COM_SFI, EF_SOD_FID, EF_SOD_SFI,
+};
+
 /// File identifier given to the LDS1 application DF (not standardised; selected by AID).
 pub const LDS1_DF_FID: u16 = 0x7F10;
 /// EF.CardAccess (in the MF).
-pub const EF_CARD_ACCESS: (u16, u8) = (0x011C, 0x1C);
+pub const EF_CARD_ACCESS: (u16, u8) = (EF_CARD_ACCESS_FID, EF_CARD_ACCESS_SFI);
 /// EF.CardSecurity (in the MF).
-pub const EF_CARD_SECURITY: u16 = 0x011D;
+pub const EF_CARD_SECURITY: u16 = EF_CARD_SECURITY_FID;
 /// EF.COM (in the LDS1 application).
-pub const EF_COM: (u16, u8) = (0x011E, 0x1E);
+pub const EF_COM: (u16, u8) = (EF_COM_FID, EF_COM_SFI);
 /// EF.SOD (in the LDS1 application).
-pub const EF_SOD: (u16, u8) = (0x011D, 0x1D);
+pub const EF_SOD: (u16, u8) = (EF_SOD_FID, EF_SOD_SFI);
 
-/// FID (`01nn`) and SFI (`nn`) of data group `n`, ICAO 9303-10 §4.6 table 34.
-pub fn dg_file(number: u8) -> (u16, u8) {
-    (0x0100 | u16::from(number), number)
+/// FID (`01nn`) and SFI (`nn`) of data group `n`, ICAO 9303-10 §4.6 table 34; `None` outside
+/// 1 to 16.
+pub fn dg_file(number: u8) -> Option<(u16, u8)> {
+    DataGroup::new(number).map(|dg| (dg.fid(), dg.sfi()))
 }
 
 /// The eMRTD profiles.
@@ -606,9 +611,12 @@ pub fn file_system(files: &ChipFiles) -> Df {
         .name(LDS1_AID)
         .ef(Ef::new(EF_COM.0, files.com.clone()).sfi(EF_COM.1))
         .ef(Ef::new(EF_SOD.0, files.sod.clone()).sfi(EF_SOD.1));
+    // The profiles' data groups are all in 1..=16; one skipped here would fail the tests that
+    // read every documented data group through the chip.
     for (number, file) in &files.data_groups {
-        let (fid, sfi) = dg_file(*number);
-        app = app.ef(Ef::new(fid, file.clone()).sfi(sfi));
+        if let Some((fid, sfi)) = dg_file(*number) {
+            app = app.ef(Ef::new(fid, file.clone()).sfi(sfi));
+        }
     }
     mf.df(app)
 }
