@@ -295,6 +295,27 @@ fn full_read_with_can(rig: &mut dyn Rig, p: Profile) {
 both_tiers!(pace_full_read_can, full_read_with_can, Profile::Pace);
 both_tiers!(pace_cam_full_read_can, full_read_with_can, Profile::PaceCam);
 
+/// Two reads on one connection: the first leaves LDS1 current with a secure-messaging session;
+/// the second's plain SELECT MF ends that session (ICAO 9303-11 §9.8.3) and access starts over.
+fn two_reads_on_one_connection(rig: &mut dyn Rig, p: Profile) {
+    let store = store();
+    let mut t = rig.connect().unwrap();
+    for round in 0..2 {
+        let report = emrtd::read_document(
+            &mut *t,
+            &can_key(p),
+            ReadOptions {
+                csca: Some(&store),
+                challenge: Some(CHALLENGE),
+                progress: None,
+            },
+        )
+        .unwrap_or_else(|e| panic!("{} {} read {round}: {e:?}", rig.tier(), p.name()));
+        assert_all_checks_pass(rig.tier(), p, &report);
+    }
+}
+both_tiers!(pace_two_reads, two_reads_on_one_connection, Profile::Pace);
+
 /// Without a CSCA store nothing can be trusted: the chain is not performed, and PACE-CAM is not
 /// confirmed (EF.CardSecurity cannot be authenticated), yet the read completes.
 fn read_without_trust_store(rig: &mut dyn Rig, p: Profile) {

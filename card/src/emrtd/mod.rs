@@ -106,22 +106,12 @@ fn chip_extended(transport: &dyn Transport) -> bool {
 fn card_access(
     transport: &mut dyn Transport,
 ) -> Result<(Option<SecurityInfos>, Option<String>), Error> {
-    // Another application (or our previous read) may have left the LDS1 application current:
-    // EF.CardAccess is in the MF. A chip refusing SELECT MF is read as it is.
+    // Another application (or our previous read) may have left the LDS1 application current,
+    // in a secure-messaging session: this plain SELECT MF ends the session (ICAO 9303-11
+    // §9.8.3) and makes the MF, where EF.CardAccess is, current. A chip refusing it is read as
+    // it is.
     let select_mf = commands::select(Select::MasterFile, FileReturn::None);
-    let mut answer = Session::new(&mut *transport).transmit(&select_mf)?;
-    let sw = answer.status().to_u16();
-    if matches!(sw, 0x6982 | 0x6987 | 0x6988) {
-        // The chip is still in a secure-messaging session whose keys we do not have (a
-        // previous reader left it so) and refuses plain commands: reset it (ICAO 9303-11
-        // §9.8.1: a reset ends the session).
-        tracing::debug!(
-            sw = format_args!("{sw:04X}"),
-            "chip in a stale session; resetting"
-        );
-        transport.reconnect(true)?;
-        answer = Session::new(&mut *transport).transmit(&select_mf)?;
-    }
+    let answer = Session::new(&mut *transport).transmit(&select_mf)?;
     if !answer.is_success() {
         tracing::debug!(
             sw = format_args!("{:04X}", answer.status().to_u16()),
