@@ -29,7 +29,7 @@ use openssl::symm::{self, Crypter, Mode};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use crate::apdu::{EXTENDED_MAX_NE, SHORT_MAX_NC, SHORT_MAX_NE};
+use crate::apdu::{EXTENDED_MAX_NC, EXTENDED_MAX_NE, SHORT_MAX_NC, SHORT_MAX_NE};
 use crate::kdf::SessionKeys;
 use crate::tlv::{self, TlvError};
 use crate::{Command, LengthForm, Response, Status};
@@ -577,7 +577,11 @@ impl SecureChannel {
             LengthForm::Short => SHORT_MAX_NE,
             LengthForm::Extended => EXTENDED_MAX_NE,
         };
-        if form == LengthForm::Short && data.len() > SHORT_MAX_NC {
+        let max_nc = match form {
+            LengthForm::Short => SHORT_MAX_NC,
+            LengthForm::Extended => EXTENDED_MAX_NC,
+        };
+        if data.len() > max_nc {
             return Err(crate::ApduError::DataTooLong {
                 nc: data.len(),
                 form,
