@@ -244,3 +244,45 @@ fn card_commands_on_a_contactless_cc2_with_the_can() {
     verifier.update(b"contactless").unwrap();
     assert!(verifier.verify(&sig).unwrap());
 }
+
+/// Garbage on the command line is refused with its own code before any PIN is asked or sent:
+/// the PIN on stdin stays unread and every counter keeps its tries.
+#[test]
+fn garbage_arguments_are_refused_without_a_pin_try() {
+    if !pcscd_available() {
+        return;
+    }
+    let built = mock::cc2::cc2(&PteidOptions::default()).unwrap();
+    let (slot, context) = Slot::acquire_empty();
+    let _handle = VpcdCard::attach(slot.addr(), built.card).unwrap();
+    let reader = slot.reader_name();
+    wait_for_card(&context, &reader, true);
+    let wrong_pin = "0000\n";
+    for (args, code) in [
+        (
+            &[
+                "sign", "--key", "auth", "--hash", "sha256", "--digest", "zz",
+            ][..],
+            "bad-digest",
+        ),
+        (
+            &[
+                "sign", "--key", "auth", "--hash", "sha256", "--digest", "0102",
+            ][..],
+            "bad-digest",
+        ),
+        (&["identity", "--can", "12x"][..], "bad-can"),
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["--pin-stdin", "--json"]);
+        let out = run(&reader, &args, wrong_pin);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert_eq!(json(&out)["error"]["code"], code, "{args:?}");
+    }
+    let out = run(&reader, &["pin", "status", "--json"], "");
+    let v = json(&out);
+    // The CC2 has no address PIN (its address is not on the card).
+    for pin in ["auth", "sign"] {
+        assert_eq!(v["pins"][pin]["tries_left"], 3, "{pin}: {v}");
+    }
+}

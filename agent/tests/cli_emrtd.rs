@@ -246,3 +246,36 @@ fn faulty_document_is_reported_not_hidden() {
     detach(&slot, handle);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Malformed access data or challenge is refused before any reader is touched (no pcscd
+/// needed), each with a clear message and exit code 2.
+#[test]
+fn malformed_arguments_are_refused_before_the_card() {
+    for (args, code) in [
+        (&["--mrz", "garbage"][..], Some("invalid-access-key")),
+        (
+            &["--mrz", "L898902C3 7408 340415"][..],
+            Some("invalid-access-key"),
+        ),
+        (&["--can", "12x"][..], Some("invalid-access-key")),
+        (&["--can", "123456", "--challenge", "zz"][..], None),
+        (&["--can", "123456", "--challenge", "0102"][..], None),
+        (&[][..], None),
+    ] {
+        let mut command = Command::new(AGENT);
+        command
+            .args(["emrtd", "read", "--json", "--reader", "No Such Reader"])
+            .args(args);
+        let out = cli::run_bounded(command, "", Duration::from_secs(10));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        match code {
+            // Our own check: one JSON error document naming it.
+            Some(code) => assert_eq!(json(&out)["error"]["code"], code, "{args:?}"),
+            // clap's: the usage error on stderr, naming the argument.
+            None => {
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(err.contains("error:"), "{args:?}: {err}");
+            }
+        }
+    }
+}
