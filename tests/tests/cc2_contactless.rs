@@ -274,3 +274,16 @@ fn removed_mid_read(rig: &mut dyn Rig, _pki: &CardPki) {
     assert!(matches!(err, Error::CardRemoved), "{who}: {err:?}");
 }
 both_tiers!(removed_mid_read);
+
+/// The contactless CC2 is named by its ATR (as pcscd reports it), without probing its
+/// applications, which answer 6982 before PACE.
+fn detected_by_its_atr(rig: &mut dyn Rig, _pki: &CardPki) {
+    use eid_card::detect::{Detector, Evidence};
+    let mut t = rig.connect().unwrap();
+    let found = Detector::with_known_cards()
+        .detect(&mut eid_card::Session::new(&mut *t))
+        .unwrap();
+    assert_eq!(found.kind, eid_card::pteid::CC2, "{}", rig.tier());
+    assert_eq!(found.evidence, Evidence::Atr);
+}
+both_tiers!(detected_by_its_atr);

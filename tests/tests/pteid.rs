@@ -544,6 +544,24 @@ fn cc2_card_removed_mid_operation_is_typed_and_costs_no_pin_try() {
     );
 }
 
+/// What the agent's reader list does: the known-card detector names the card (by its ATR, as
+/// pcscd reports it in the second tier).
+fn detected_by_atr(tier: &mut Tier, _: &CardPki, generation: Generation) {
+    use eid_card::detect::{Detector, Evidence};
+    let mut t = tier.connect();
+    let found = Detector::with_known_cards()
+        .detect(&mut eid_card::Session::new(&mut *t))
+        .unwrap();
+    assert_eq!(found.kind, generation.kind(), "{}", tier.name());
+    assert_eq!(found.evidence, Evidence::Atr);
+}
+
+#[test]
+fn cc1_and_cc2_are_detected_in_both_tiers() {
+    both_tiers(Generation::Cc1, SodFault::None, detected_by_atr);
+    both_tiers(Generation::Cc2, SodFault::None, detected_by_atr);
+}
+
 #[test]
 fn detection_by_atr_and_by_aid() {
     use eid_card::detect::{Detector, Evidence};
