@@ -20,7 +20,7 @@ use eid_protocols::Status;
 use eid_protocols::atr::AtrPattern;
 use eid_protocols::commands::{self, FileReturn, Select};
 
-use crate::detect::{CardKind, Rule};
+use crate::detect::{CardKind, Detector, Rule};
 use crate::session::LengthPolicy;
 use crate::{Error, Session, Transport};
 
@@ -140,17 +140,6 @@ pub fn detection_rules() -> Vec<Rule> {
     ]
 }
 
-/// The generation from the ATR alone, when it is one of the known ATRs.
-pub fn generation_by_atr(atr: &[u8]) -> Option<Generation> {
-    if CC1_ATRS.contains(&atr) {
-        Some(Generation::Cc1)
-    } else if atr == CC2_CONTACT_ATR || atr == CC2_CONTACTLESS_ATR {
-        Some(Generation::Cc2)
-    } else {
-        None
-    }
-}
-
 /// Which application is selected on the card, so that a file read does not reselect it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum App {
@@ -249,15 +238,13 @@ pub struct PteidCard<'t> {
     session: Session<'t>,
     generation: Generation,
     selected: Option<App>,
-    /// Bytes one READ BINARY may ask for (from the session and the transport's capabilities).
-    chunk: usize,
 }
 
 impl std::fmt::Debug for PteidCard<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PteidCard")
             .field("generation", &self.generation)
-            .field("chunk", &self.chunk)
+            .field("read_chunk", &self.read_chunk())
             .finish_non_exhaustive()
     }
 }
@@ -267,46 +254,35 @@ impl<'t> PteidCard<'t> {
     /// applet, then CC2's national-data application; 9000 or 6982 mean present).
     /// [`Error::UnsupportedCard`] when it is no Citizen Card.
     pub fn open(transport: &'t mut dyn Transport) -> Result<Self, Error> {
-        let by_atr = generation_by_atr(transport.atr());
-        let mut card = Self::with_generation(transport, by_atr.unwrap_or(Generation::Cc1));
-        if by_atr.is_none() {
-            let atr = crate::hex(card.session.transport().atr());
-            let found = card.session.in_transaction(|s| {
-                for (aid, generation) in [
-                    (AID_CC1, Generation::Cc1),
-                    (AID_CC2_NATIONAL, Generation::Cc2),
-                ] {
-                    let r = s.transmit(&commands::select(Select::DfName(aid), FileReturn::None))?;
-                    if matches!(
-                        r.status(),
-                        Status::Success | Status::SecurityStatusNotSatisfied
-                    ) {
-                        return Ok(Some(generation));
-                    }
-                }
-                Ok(None)
-            })?;
-            let generation = found.ok_or(Error::UnsupportedCard { atr })?;
-            card.generation = generation;
-            // The probe left an application selected only if it answered 9000; select again
-            // when needed.
-            card.selected = None;
+        let mut session = Session::with_policy(transport, LengthPolicy::Auto);
+        let mut detector = Detector::new();
+        for rule in detection_rules() {
+            detector.register(rule);
         }
-        Ok(card)
+        let found = detector.detect(&mut session)?;
+        let generation = if found.kind == CC1 {
+            Generation::Cc1
+        } else {
+            Generation::Cc2
+        };
+        // A probe by AID left an application selected, or not (6982): select again when needed.
+        Ok(Self::from_session(session, generation))
     }
 
     /// Uses the card as the given generation without probing (the caller detected it, or a
     /// secure-messaging transport already selected the application).
     pub fn with_generation(transport: &'t mut dyn Transport, generation: Generation) -> Self {
-        let session = Session::with_policy(transport, LengthPolicy::Auto);
-        // What one READ BINARY may return: the session's Ne limit, which already accounts for
-        // what the transport can carry back (a secure-messaging transport's smaller buffer).
-        let chunk = session.link().max_ne;
+        Self::from_session(
+            Session::with_policy(transport, LengthPolicy::Auto),
+            generation,
+        )
+    }
+
+    fn from_session(session: Session<'t>, generation: Generation) -> Self {
         PteidCard {
             session,
             generation,
             selected: None,
-            chunk,
         }
     }
 
@@ -314,9 +290,10 @@ impl<'t> PteidCard<'t> {
         self.generation
     }
 
-    /// The number of bytes one READ BINARY asks for at most.
+    /// The number of bytes one READ BINARY asks for at most: the session's Ne limit, which
+    /// accounts for what the transport can carry back (223 bytes under secure messaging).
     pub fn read_chunk(&self) -> usize {
-        self.chunk
+        self.session.link().max_ne
     }
 
     /// The session underneath (for callers that need the transport, e.g. reader capabilities).
@@ -421,9 +398,6 @@ mod tests {
 
     #[test]
     fn known_atrs_give_the_generation() {
-        assert_eq!(generation_by_atr(CC2_CONTACT_ATR), Some(Generation::Cc2));
-        assert_eq!(generation_by_atr(CC1_ATRS[6]), Some(Generation::Cc1));
-        assert_eq!(generation_by_atr(&[0x3B, 0x00]), None);
         let d = {
             let mut d = crate::detect::Detector::new();
             for r in detection_rules() {
@@ -432,7 +406,10 @@ mod tests {
             d
         };
         assert_eq!(d.detect_by_atr(CC1_ATRS[0]).unwrap().kind, CC1);
+        assert_eq!(d.detect_by_atr(CC1_ATRS[6]).unwrap().kind, CC1);
         assert_eq!(d.detect_by_atr(CC2_CONTACT_ATR).unwrap().kind, CC2);
+        assert_eq!(d.detect_by_atr(CC2_CONTACTLESS_ATR).unwrap().kind, CC2);
+        assert!(d.detect_by_atr(&[0x3B, 0x00]).is_none());
     }
 
     #[test]
