@@ -346,21 +346,10 @@ fn mrz_name(name: &str) -> String {
         .collect()
 }
 
-/// ICAO 9303-3 §4.9 check digit (weights 7, 3, 1).
+/// ICAO 9303-3 §4.9 check digit of an MRZ field (`eid_protocols::mrz::check_digit`), as the
+/// character the MRZ prints.
 pub fn check_digit(field: &str) -> char {
-    let sum: u32 = field
-        .chars()
-        .zip([7u32, 3, 1].iter().cycle())
-        .map(|(c, w)| {
-            let v = match c {
-                '0'..='9' => u32::from(c) - u32::from('0'),
-                'A'..='Z' => u32::from(c) - u32::from('A') + 10,
-                _ => 0,
-            };
-            v * w
-        })
-        .sum();
-    char::from_digit(sum % 10, 10).unwrap_or('0')
+    char::from(b'0' + eid_protocols::mrz::check_digit(field.as_bytes()))
 }
 
 #[cfg(test)]
