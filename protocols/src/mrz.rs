@@ -163,6 +163,11 @@ pub fn check_digit(field: &[u8]) -> u8 {
     u8::try_from(sum).unwrap_or(0)
 }
 
+/// [`check_digit`] as the character an MRZ prints (`'0'` to `'9'`).
+pub fn check_char(field: &[u8]) -> char {
+    char::from(b'0' + check_digit(field) % 10)
+}
+
 /// The MRZ information that seeds the BAC key and the PACE MRZ password (ICAO 9303-11 §9.7.1,
 /// §4.4.1): document number (padded with `<` to nine characters; a longer number is used whole),
 /// its check digit, date of birth, its check digit, date of expiry, its check digit.

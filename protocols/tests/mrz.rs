@@ -7,7 +7,7 @@
     clippy::panic
 )]
 
-use eid_protocols::mrz::{Mrz, MrzError, MrzFormat, Sex, check_digit, mrz_information};
+use eid_protocols::mrz::{Mrz, MrzError, MrzFormat, Sex, check_char, check_digit, mrz_information};
 use proptest::prelude::*;
 use time::macros::date;
 
@@ -19,6 +19,7 @@ fn check_digit_examples_of_9303_3() {
     assert_eq!(check_digit(b"520727"), 3);
     assert_eq!(check_digit(b"AB2134<<<"), 5);
     assert_eq!(check_digit(b"L898902C<"), 3);
+    assert_eq!(check_char(b"AB2134<<<"), '5');
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! come from `eid_protocols::mrz`, the code the terminal side uses; the specimen tests below pin
 //! them to the ICAO examples.
 
-use eid_protocols::mrz::{self, MrzError};
+use eid_protocols::mrz::{self, MrzError, check_char};
 use zeroize::Zeroizing;
 
 /// The size of the MRZ.
@@ -110,26 +110,26 @@ impl Document {
         let optional_check = if self.optional_data.is_empty() {
             '<'
         } else {
-            check_digit(&optional)
+            check_char(optional.as_bytes())
         };
         let composite_input = format!(
             "{number}{}{}{}{}{}{optional}{optional_check}",
-            check_digit(&number),
+            check_char(number.as_bytes()),
             self.date_of_birth,
-            check_digit(self.date_of_birth),
+            check_char(self.date_of_birth.as_bytes()),
             self.date_of_expiry,
-            check_digit(self.date_of_expiry),
+            check_char(self.date_of_expiry.as_bytes()),
         );
         let line2 = format!(
             "{number}{}{}{}{}{}{}{}{optional}{optional_check}{}",
-            check_digit(&number),
+            check_char(number.as_bytes()),
             pad(self.nationality, 3),
             self.date_of_birth,
-            check_digit(self.date_of_birth),
+            check_char(self.date_of_birth.as_bytes()),
             pad(self.sex, 1),
             self.date_of_expiry,
-            check_digit(self.date_of_expiry),
-            check_digit(&composite_input),
+            check_char(self.date_of_expiry.as_bytes()),
+            check_char(composite_input.as_bytes()),
         );
         format!("{line1}{line2}")
     }
@@ -141,16 +141,16 @@ impl Document {
             "{}{}{number}{}{optional}",
             pad(self.document_code, 2),
             pad(self.issuing_state, 3),
-            check_digit(&number),
+            check_char(number.as_bytes()),
         );
         let optional2 = pad("", 11);
         let line2_head = format!(
             "{}{}{}{}{}{}{optional2}",
             self.date_of_birth,
-            check_digit(self.date_of_birth),
+            check_char(self.date_of_birth.as_bytes()),
             pad(self.sex, 1),
             self.date_of_expiry,
-            check_digit(self.date_of_expiry),
+            check_char(self.date_of_expiry.as_bytes()),
             pad(self.nationality, 3),
         );
         // Upper line positions 6-30, middle line 1-7, 9-15, 19-29 (ICAO 9303-5 §4.2.4).
@@ -161,7 +161,7 @@ impl Document {
             line2_head.get(8..15).unwrap_or_default(),
             line2_head.get(18..29).unwrap_or_default(),
         );
-        let line2 = format!("{line2_head}{}", check_digit(&composite_input));
+        let line2 = format!("{line2_head}{}", check_char(composite_input.as_bytes()));
         let line3 = self.name_field(30);
         format!("{line1}{line2}{line3}")
     }
@@ -174,11 +174,6 @@ fn pad(s: &str, width: usize) -> String {
         out.push('<');
     }
     out
-}
-
-/// The check digit of an MRZ field as a character ([`mrz::check_digit`], ICAO 9303-3 §4.9).
-fn check_digit(field: &str) -> char {
-    char::from(b'0' + mrz::check_digit(field.as_bytes()))
 }
 
 #[cfg(test)]

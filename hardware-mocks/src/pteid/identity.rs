@@ -4,6 +4,7 @@
 //!
 //! Dates are "DD MM YYYY" as the CC1 ID file stores them (cards.md §A3).
 
+use eid_protocols::mrz::check_char;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -196,7 +197,7 @@ impl Identity {
             "I<{}{}{}{}",
             pad(&self.nationality, 3),
             doc_field,
-            check_digit(&doc_field),
+            check_char(doc_field.as_bytes()),
             pad(optional, 15)
         );
         let dob = yymmdd(&self.date_of_birth);
@@ -207,8 +208,8 @@ impl Identity {
         };
         let head = format!(
             "{dob}{}{sex}{exp}{}{}{}",
-            check_digit(&dob),
-            check_digit(&exp),
+            check_char(dob.as_bytes()),
+            check_char(exp.as_bytes()),
             pad(&self.nationality, 3),
             pad("", 11)
         );
@@ -216,12 +217,12 @@ impl Identity {
             "{}{}{}{}{}{}",
             line1.get(5..30).unwrap_or_default(),
             dob,
-            check_digit(&dob),
+            check_char(dob.as_bytes()),
             exp,
-            check_digit(&exp),
+            check_char(exp.as_bytes()),
             pad("", 11)
         );
-        let line2 = format!("{head}{}", check_digit(&upper_composite));
+        let line2 = format!("{head}{}", check_char(upper_composite.as_bytes()));
         let name = format!(
             "{}<<{}",
             mrz_name(&self.surname),
@@ -346,12 +347,6 @@ fn mrz_name(name: &str) -> String {
         .collect()
 }
 
-/// ICAO 9303-3 §4.9 check digit of an MRZ field (`eid_protocols::mrz::check_digit`), as the
-/// character the MRZ prints.
-pub fn check_digit(field: &str) -> char {
-    char::from(b'0' + eid_protocols::mrz::check_digit(field.as_bytes()))
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -369,8 +364,8 @@ mod tests {
         assert_eq!(lines[1].get(0..7), Some("8907035"));
         assert!(lines[2].starts_with("SEQUEIRA<TESTE<<MARTA<INES"));
         // ICAO 9303-3 worked example.
-        assert_eq!(check_digit("520727"), '3');
-        assert_eq!(check_digit("L898902C<"), '3');
+        assert_eq!(check_char(b"520727"), '3');
+        assert_eq!(check_char(b"L898902C<"), '3');
     }
 
     #[test]
