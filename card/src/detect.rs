@@ -27,13 +27,9 @@ pub struct CardKind {
 pub enum Evidence {
     Atr,
     Aid {
-        #[serde(serialize_with = "hex_upper")]
+        #[serde(serialize_with = "crate::hex_serde::upper")]
         aid: Vec<u8>,
     },
-}
-
-fn hex_upper<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::hex(bytes))
 }
 
 /// The result of detection.

@@ -26,3 +26,26 @@ pub fn hex(bytes: &[u8]) -> String {
             s
         })
 }
+
+/// `#[serde(serialize_with = ...)]` helpers: bytes in JSON as upper-case hex strings, as
+/// [`hex`] writes them.
+pub(crate) mod hex_serde {
+    pub(crate) fn upper<T, S>(bytes: &T, s: S) -> Result<S::Ok, S::Error>
+    where
+        T: AsRef<[u8]> + ?Sized,
+        S: serde::Serializer,
+    {
+        s.serialize_str(&crate::hex(bytes.as_ref()))
+    }
+
+    pub(crate) fn upper_opt<T, S>(bytes: &Option<T>, s: S) -> Result<S::Ok, S::Error>
+    where
+        T: AsRef<[u8]>,
+        S: serde::Serializer,
+    {
+        match bytes {
+            Some(b) => s.serialize_str(&crate::hex(b.as_ref())),
+            None => s.serialize_none(),
+        }
+    }
+}

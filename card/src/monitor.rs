@@ -31,16 +31,12 @@ pub enum Event {
     },
     CardInserted {
         reader: String,
-        #[serde(serialize_with = "hex_upper")]
+        #[serde(serialize_with = "crate::hex_serde::upper")]
         atr: Vec<u8>,
     },
     CardRemoved {
         reader: String,
     },
-}
-
-fn hex_upper<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::hex(bytes))
 }
 
 /// What a monitor shares with its cancellers.

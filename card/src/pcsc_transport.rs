@@ -32,12 +32,8 @@ pub struct ReaderInfo {
     /// Another application holds the card exclusively.
     pub exclusive: bool,
     /// The card's ATR, empty when there is no card.
-    #[serde(serialize_with = "hex_upper")]
+    #[serde(serialize_with = "crate::hex_serde::upper")]
     pub atr: Vec<u8>,
-}
-
-fn hex_upper<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::hex(bytes))
 }
 
 /// A PC/SC context: the connection to pcscd.

@@ -41,9 +41,9 @@ pub struct AccessReport {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct ActiveAuthEvidence {
-    #[serde(serialize_with = "hex_upper")]
+    #[serde(serialize_with = "crate::hex_serde::upper")]
     pub challenge: [u8; 8],
-    #[serde(serialize_with = "hex_upper")]
+    #[serde(serialize_with = "crate::hex_serde::upper")]
     pub signature: Vec<u8>,
 }
 
@@ -74,9 +74,9 @@ impl std::fmt::Debug for Photo {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct RawFiles {
-    #[serde(serialize_with = "hex_upper_opt")]
+    #[serde(serialize_with = "crate::hex_serde::upper_opt")]
     pub com: Option<Vec<u8>>,
-    #[serde(serialize_with = "hex_upper_opt")]
+    #[serde(serialize_with = "crate::hex_serde::upper_opt")]
     pub sod: Option<Vec<u8>>,
     /// Data group number → complete file.
     #[serde(serialize_with = "hex_map")]
@@ -139,17 +139,6 @@ impl PassiveAuth {
             }
             PassiveAuth::Failed { .. } => false,
         }
-    }
-}
-
-fn hex_upper<S: Serializer>(bytes: impl AsRef<[u8]>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::hex(bytes.as_ref()))
-}
-
-fn hex_upper_opt<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-    match bytes {
-        Some(b) => s.serialize_some(&crate::hex(b)),
-        None => s.serialize_none(),
     }
 }
 

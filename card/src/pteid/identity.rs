@@ -75,24 +75,20 @@ impl std::fmt::Display for CardDate {
     }
 }
 
-fn hex_upper<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::hex(bytes))
-}
-
 /// The card's own public key as stored in the ID file (CC1: RSA modulus and exponent; CC2: the
 /// `7F49` EC public key object).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum CardPublicKey {
     Rsa {
-        #[serde(serialize_with = "hex_upper")]
+        #[serde(serialize_with = "crate::hex_serde::upper")]
         modulus: Vec<u8>,
-        #[serde(serialize_with = "hex_upper")]
+        #[serde(serialize_with = "crate::hex_serde::upper")]
         exponent: Vec<u8>,
     },
     /// The whole `7F49` object (curve parameters and public point).
     Ec {
-        #[serde(serialize_with = "hex_upper")]
+        #[serde(serialize_with = "crate::hex_serde::upper")]
         public_key_object: Vec<u8>,
     },
 }

@@ -122,21 +122,11 @@ pub struct Signature {
     /// `rsa-pkcs1v15`, `rsa-pss` or `ecdsa`.
     pub scheme: &'static str,
     /// What the card returned: the RSA signature, or ECDSA `r || s`.
-    #[serde(serialize_with = "hex_upper")]
+    #[serde(serialize_with = "crate::hex_serde::upper")]
     pub raw: Vec<u8>,
     /// ECDSA only: the same signature as a DER `Ecdsa-Sig-Value` (RFC 3279).
-    #[serde(serialize_with = "hex_upper_opt")]
+    #[serde(serialize_with = "crate::hex_serde::upper_opt")]
     pub der: Option<Vec<u8>>,
-}
-
-fn hex_upper<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::hex(b))
-}
-fn hex_upper_opt<S: serde::Serializer>(b: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-    match b {
-        Some(b) => s.serialize_str(&crate::hex(b)),
-        None => s.serialize_none(),
-    }
 }
 
 /// ECDSA `r || s` (two equal halves) to DER.
