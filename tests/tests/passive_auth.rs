@@ -48,16 +48,13 @@ fn data_groups() -> Vec<(u8, Vec<u8>)> {
 }
 
 fn lds_security_object(digest: HashAlgorithm, dgs: &[(u8, Vec<u8>)]) -> Vec<u8> {
-    use der::*;
-    let hashes: Vec<Vec<u8>> = dgs
-        .iter()
-        .map(|(n, f)| sequence(&[integer(u64::from(*n)), octet_string(&digest.digest(f))]))
-        .collect();
-    sequence(&[
-        integer(0),
-        sequence(&[oid_dotted(digest.oid()).unwrap(), null()]),
-        sequence(&hashes),
-    ])
+    let hashes: Vec<(u8, Vec<u8>)> = dgs.iter().map(|(n, f)| (*n, digest.digest(f))).collect();
+    let algorithm = der::sequence(&[der::oid_dotted(digest.oid()).unwrap(), der::null()]);
+    eid_hardware_mocks::emrtd::lds::lds_security_object(
+        eid_hardware_mocks::emrtd::lds::LdsSoVersion::V0,
+        &algorithm,
+        &hashes,
+    )
 }
 
 fn ef_sod(

@@ -120,49 +120,69 @@ fn gender_code(sex: &str) -> u8 {
     }
 }
 
-/// An ISO/IEC 19794-5:2005 facial record (§5.4-5.7) with one full-frontal image and no
-/// feature points: general header (14 bytes), facial information (20), image information
-/// (12), image data.
+/// General header, facial information and image information of a facial record.
+pub type FacialBlocks = ([u8; 14], [u8; 20], [u8; 12]);
+
+/// The three ISO/IEC 19794-5:2005 blocks before the image data of a record with one
+/// full-frontal image and no feature points (§5.4-5.7): general header (14 bytes), facial
+/// information (20), image information (12). Width and height come from the image itself.
+pub fn facial_blocks(
+    image: &[u8],
+    format: ImageFormat,
+    sex: &str,
+) -> Result<FacialBlocks, LdsBuildError> {
+    let (width, height) = image_dimensions(image, format)?;
+    let too_large = || LdsBuildError::Image("too large");
+    let block_len = u32::try_from(20 + 12 + image.len()).map_err(|_| too_large())?;
+    let record_len = block_len.checked_add(14).ok_or_else(too_large)?;
+    let mut header = [0u8; 14];
+    let header_bytes = [
+        &b"FAC\0"[..],
+        b"010\0",
+        &record_len.to_be_bytes(),
+        &1u16.to_be_bytes(),
+    ];
+    for (slot, b) in header.iter_mut().zip(header_bytes.concat()) {
+        *slot = b;
+    }
+    let mut info = [0u8; 20];
+    let info_bytes = [
+        &block_len.to_be_bytes()[..],
+        &0u16.to_be_bytes(), // feature points
+        &[gender_code(sex)],
+        &[0, 0],    // eye and hair colour unspecified
+        &[0, 0, 0], // property mask
+        &[0, 0],    // expression unspecified
+        &[0, 0, 0], // pose angle yaw, pitch, roll
+        &[0, 0, 0], // pose angle uncertainty
+    ];
+    for (slot, b) in info.iter_mut().zip(info_bytes.concat()) {
+        *slot = b;
+    }
+    let mut image_info = [0u8; 12];
+    let [w0, w1] = width.to_be_bytes();
+    let [h0, h1] = height.to_be_bytes();
+    let kind = match format {
+        ImageFormat::Jpeg => 0x00,
+        ImageFormat::Jpeg2000 => 0x01,
+    };
+    // Full frontal, data type, width, height, 24-bit RGB, static photograph from a digital
+    // still camera, device type 0, quality 0.
+    let image_bytes = [0x01, kind, w0, w1, h0, h1, 0x01, 0x02, 0, 0, 0, 0];
+    for (slot, b) in image_info.iter_mut().zip(image_bytes) {
+        *slot = b;
+    }
+    Ok((header, info, image_info))
+}
+
+/// An ISO/IEC 19794-5:2005 facial record: [`facial_blocks`], then the image data.
 pub fn facial_record(
     image: &[u8],
     format: ImageFormat,
     sex: &str,
 ) -> Result<Vec<u8>, LdsBuildError> {
-    let (width, height) = image_dimensions(image, format)?;
-    let block_len = 20 + 12 + image.len();
-    let record_len = 14 + block_len;
-    let record_len = u32::try_from(record_len).map_err(|_| LdsBuildError::Image("too large"))?;
-    let block_len = u32::try_from(block_len).map_err(|_| LdsBuildError::Image("too large"))?;
-    let mut out = Vec::with_capacity(record_len as usize);
-    // General header: format identifier, version, record length, number of images.
-    out.extend_from_slice(b"FAC\0");
-    out.extend_from_slice(b"010\0");
-    out.extend_from_slice(&record_len.to_be_bytes());
-    out.extend_from_slice(&1u16.to_be_bytes());
-    // Facial information.
-    out.extend_from_slice(&block_len.to_be_bytes());
-    out.extend_from_slice(&0u16.to_be_bytes()); // feature points
-    out.push(gender_code(sex));
-    out.push(0); // eye colour unspecified
-    out.push(0); // hair colour unspecified
-    out.extend_from_slice(&[0, 0, 0]); // property mask
-    out.extend_from_slice(&[0, 0]); // expression unspecified
-    out.extend_from_slice(&[0, 0, 0]); // pose angle yaw, pitch, roll
-    out.extend_from_slice(&[0, 0, 0]); // pose angle uncertainty
-    // Image information.
-    out.push(0x01); // full frontal
-    out.push(match format {
-        ImageFormat::Jpeg => 0x00,
-        ImageFormat::Jpeg2000 => 0x01,
-    });
-    out.extend_from_slice(&width.to_be_bytes());
-    out.extend_from_slice(&height.to_be_bytes());
-    out.push(0x01); // 24-bit RGB
-    out.push(0x02); // static photograph from a digital still camera
-    out.extend_from_slice(&[0, 0]); // device type
-    out.extend_from_slice(&[0, 0]); // quality
-    out.extend_from_slice(image);
-    Ok(out)
+    let (header, info, image_info) = facial_blocks(image, format, sex)?;
+    Ok([&header[..], &info, &image_info, image].concat())
 }
 
 /// DG2 (`75` { `7F61` { `02` count, `7F60` { `A1` biometric header, `5F2E` facial record } } }),
@@ -274,9 +294,21 @@ pub fn dg_hashes(groups: &[(u8, &[u8])]) -> Result<Vec<(u8, Vec<u8>)>, LdsBuildE
         .collect()
 }
 
-/// LDSSecurityObject version 1 (9303-10 §4.6.2.2): SHA-256, the data group hashes, and
-/// LDSVersionInfo `0107` / `040000`.
-pub fn lds_security_object(hashes: &[(u8, Vec<u8>)]) -> Vec<u8> {
+/// Which LDSSecurityObject: version 0 (LDS 1.7, also the Citizen Card CC1's) has no
+/// LDSVersionInfo; version 1 (LDS 1.8) carries it, here `0107` / `040000`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum LdsSoVersion {
+    V0,
+    V1,
+}
+
+/// LDSSecurityObject (9303-10 §4.6.2.2): `hash_algorithm` is the DER AlgorithmIdentifier of the
+/// hashes, `hashes` the (data group number, hash) pairs.
+pub fn lds_security_object(
+    version: LdsSoVersion,
+    hash_algorithm: &[u8],
+    hashes: &[(u8, Vec<u8>)],
+) -> Vec<u8> {
     let entries: Vec<Vec<u8>> = hashes
         .iter()
         .map(|(number, digest)| {
@@ -286,15 +318,21 @@ pub fn lds_security_object(hashes: &[(u8, Vec<u8>)]) -> Vec<u8> {
             ])
         })
         .collect();
-    der::sequence(&[
-        &der::integer(1),
-        &der::algorithm(&oid::SHA256),
-        &der::sequence(&entries),
-        &der::sequence(&[
+    let mut parts = vec![
+        der::integer(match version {
+            LdsSoVersion::V0 => 0,
+            LdsSoVersion::V1 => 1,
+        }),
+        hash_algorithm.to_vec(),
+        der::sequence(&entries),
+    ];
+    if version == LdsSoVersion::V1 {
+        parts.push(der::sequence(&[
             &der::printable_string("0107"),
             &der::printable_string("040000"),
-        ]),
-    ])
+        ]));
+    }
+    der::sequence(&parts)
 }
 
 /// EF.SOD: `77` around the CMS ContentInfo (9303-10 §4.6.2).

@@ -468,7 +468,11 @@ pub fn build_files(profile: Profile) -> Result<ChipFiles, EmrtdError> {
         .map(|(n, f)| (*n, f.as_slice()))
         .collect();
     let hashes = lds::dg_hashes(&refs)?;
-    let lds_so = lds::lds_security_object(&hashes);
+    let lds_so = lds::lds_security_object(
+        lds::LdsSoVersion::V1,
+        &crate::der::algorithm(&lds::oid::SHA256),
+        &hashes,
+    );
     let (signer, options) = match profile {
         Profile::UntrustedCsca => (&trust.rogue_document_signer, CmsOptions::default()),
         Profile::BadDsSignature => (

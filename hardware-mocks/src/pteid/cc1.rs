@@ -25,10 +25,12 @@ use crate::engine::{Access, Df, Ef};
 use crate::pki::{self, KeySpec};
 
 use super::pkcs15::{self, CertEntry, KeyEntry, PinEntry};
+use crate::emrtd::lds::{ImageFormat, facial_blocks};
+
 use super::{
     Assembly, CC1_AID, CC1_ATR, Generation, Identity, PIN_ADDRESS, PIN_AUTH, PIN_SIGN, PteidCard,
-    PteidError, PteidOptions, assemble, cert_file, citizen_certs, facial_blocks, padded, sha256,
-    slots, sod, test_pki,
+    PteidError, PteidOptions, assemble, cert_file, citizen_certs, padded, sha256, slots, sod,
+    test_pki,
 };
 
 /// MSE SET key reference of the authentication key.
@@ -235,12 +237,7 @@ pub fn id_file(
         &[0x01, 0x01, 0x00, 0x08],
         "CBEFF",
     )?;
-    let (header, info, image) = facial_blocks(
-        photo.len(),
-        &identity.gender,
-        super::PHOTO_SIZE.0,
-        super::PHOTO_SIZE.1,
-    );
+    let (header, info, image) = facial_blocks(photo, ImageFormat::Jpeg2000, &identity.gender)?;
     put(
         &mut file,
         FACIAL_HEADER_OFFSET,

@@ -25,8 +25,7 @@ use crate::pki::{self, Curve, KeySpec};
 use super::pkcs15::{self, KeyEntry};
 use super::{
     Assembly, CC2_ATR, CC2_EID_AID, CC2_NATIONAL_DATA_AID, Generation, Identity, PteidCard,
-    PteidError, PteidOptions, assemble, cert_file, citizen_certs, facial_blocks, sha256, slots,
-    sod, test_pki,
+    PteidError, PteidOptions, assemble, cert_file, citizen_certs, sha256, slots, sod, test_pki,
 };
 
 /// MSE SET key reference of the authentication key (cards.md §A6).
@@ -41,32 +40,14 @@ pub fn mrz_file(identity: &Identity) -> Vec<u8> {
     der::tlv(&[0x61], &der::tlv(&[0x5F, 0x1F], identity.mrz().as_bytes()))
 }
 
-/// DG2: the facial image in an ISO/IEC 19794-5 record inside a biometric information template.
-pub fn photo_file(identity: &Identity, photo: &[u8]) -> Vec<u8> {
-    let (header, info, image) = facial_blocks(
-        photo.len(),
+/// DG2: the facial image (JPEG 2000) in an ISO/IEC 19794-5 record inside a biometric
+/// information template, as an eMRTD's.
+pub fn photo_file(identity: &Identity, photo: &[u8]) -> Result<Vec<u8>, PteidError> {
+    Ok(crate::emrtd::lds::dg2(
+        photo,
+        crate::emrtd::lds::ImageFormat::Jpeg2000,
         &identity.gender,
-        super::PHOTO_SIZE.0,
-        super::PHOTO_SIZE.1,
-    );
-    let mut record = Vec::with_capacity(46 + photo.len());
-    record.extend_from_slice(&header);
-    record.extend_from_slice(&info);
-    record.extend_from_slice(&image);
-    record.extend_from_slice(photo);
-    // Biometric header template: version, type (face), subtype, format owner / type.
-    let bht = der::constructed(
-        &[0xA1],
-        &[
-            der::tlv(&[0x80], &[0x01, 0x01]),
-            der::tlv(&[0x81], &[0x02]),
-            der::tlv(&[0x87], &[0x01, 0x01]),
-            der::tlv(&[0x88], &[0x00, 0x08]),
-        ],
-    );
-    let bit = der::constructed(&[0x7F, 0x60], &[bht, der::tlv(&[0x5F, 0x2E], &record)]);
-    let group = der::constructed(&[0x7F, 0x61], &[der::tlv(&[0x02], &[0x01]), bit]);
-    der::tlv(&[0x75], &group)
+    )?)
 }
 
 /// DG13 (010D): the CC2 ID layout of cards.md §A3 with the card's public key.
@@ -171,7 +152,7 @@ pub fn cc2(options: &PteidOptions) -> Result<PteidCard, PteidError> {
     let (auth, sign) = citizen_certs(&pki, identity, auth_key.clone(), sign_key.clone())?;
 
     let dg1 = mrz_file(identity);
-    let dg2 = photo_file(identity, super::PHOTO_JP2);
+    let dg2 = photo_file(identity, super::PHOTO_JP2)?;
     let card_ec = card_key.ec_key()?;
     let dg13 = id_file(identity, &card_ec)?;
     let dg14 = dg14()?;

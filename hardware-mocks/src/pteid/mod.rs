@@ -90,6 +90,8 @@ pub enum PteidError {
     FieldTooLong(&'static str),
     #[error("writing the PKI: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Lds(#[from] crate::emrtd::lds::LdsBuildError),
 }
 
 /// Faults for negative tests.
@@ -407,21 +409,18 @@ fn cplc(serial: [u8; 8], generation: Generation) -> Vec<u8> {
     out
 }
 
-/// ICAO 9303-10 §4.6.2.2 LDSSecurityObject v0 with SHA-256 over these (number, hash) pairs.
+/// ICAO 9303-10 §4.6.2.2 LDSSecurityObject v0 with SHA-256 (parameters NULL) over these
+/// (number, hash) pairs.
 pub fn lds_security_object(hashes: &[(u8, Vec<u8>)]) -> Result<Vec<u8>, PteidError> {
     let alg = der::sequence(&[
         der::oid_dotted(pki::digest_oid(MessageDigest::sha256())?).map_err(PkiError::from)?,
         der::null(),
     ]);
-    let groups: Vec<Vec<u8>> = hashes
-        .iter()
-        .map(|(n, h)| der::sequence(&[der::integer(u64::from(*n)), der::octet_string(h)]))
-        .collect();
-    Ok(der::sequence(&[
-        der::integer(0),
-        alg,
-        der::sequence(&groups),
-    ]))
+    Ok(crate::emrtd::lds::lds_security_object(
+        crate::emrtd::lds::LdsSoVersion::V0,
+        &alg,
+        hashes,
+    ))
 }
 
 /// The SOD contents (`77` + CMS) over these data group hashes, with the requested fault.
@@ -463,58 +462,6 @@ fn sha256(data: &[u8]) -> Result<Vec<u8>, PteidError> {
 pub const PHOTO_JP2: &[u8] = include_bytes!("../../assets/citizen-photo.jp2");
 /// The same face as JPEG (for eMRTD chips).
 pub const PHOTO_JPEG: &[u8] = include_bytes!("../../assets/citizen-photo.jpg");
-
-/// ISO/IEC 19794-5 blocks around the photo: facial record header (14), facial information
-/// (20), image information (12), for a JPEG 2000 image of `width` x `height`.
-pub(crate) fn facial_blocks(
-    photo_len: usize,
-    gender: &str,
-    width: u16,
-    height: u16,
-) -> ([u8; 14], [u8; 20], [u8; 12]) {
-    let record_len = u32::try_from(14 + 20 + 12 + photo_len).unwrap_or(u32::MAX);
-    let mut header = [0u8; 14];
-    for (slot, b) in header.iter_mut().zip(
-        b"FAC\x00010\x00"
-            .iter()
-            .chain(record_len.to_be_bytes().iter())
-            .chain([0u8, 1].iter()),
-    ) {
-        *slot = *b;
-    }
-    let block_len = u32::try_from(20 + 12 + photo_len).unwrap_or(u32::MAX);
-    let sex = match gender {
-        "M" => 1,
-        "F" => 2,
-        _ => 0,
-    };
-    let mut info = [0u8; 20];
-    for (slot, b) in info.iter_mut().zip(
-        block_len
-            .to_be_bytes()
-            .iter()
-            // No feature points, gender, eye colour unspecified, hair colour unspecified,
-            // property mask, expression neutral, pose angles, uncertainties.
-            .chain([0u8, 0, sex, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0].iter()),
-    ) {
-        *slot = *b;
-    }
-    let mut image = [0u8; 12];
-    let w = width.to_be_bytes();
-    let h = height.to_be_bytes();
-    // Full frontal, JPEG 2000, width, height, 24-bit RGB, static photo (digital camera),
-    // device type 0, quality 0.
-    for (slot, b) in image
-        .iter_mut()
-        .zip([1u8, 1, w[0], w[1], h[0], h[1], 1, 2, 0, 0, 0, 0].iter())
-    {
-        *slot = *b;
-    }
-    (header, info, image)
-}
-
-/// Width and height of the embedded photo (what its JP2 header says).
-pub(crate) const PHOTO_SIZE: (u16, u16) = (300, 400);
 
 #[cfg(test)]
 mod tests {
