@@ -1,8 +1,15 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+pub mod bridge;
 pub mod cli_card;
 pub mod cli_emrtd;
+pub mod cli_run;
+pub mod cli_sites;
+pub mod config;
+pub mod consent;
+pub mod prompt;
 pub mod readers;
 pub mod report;
 pub mod service;
+pub mod workflows;

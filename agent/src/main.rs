@@ -34,12 +34,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run the agent: watch readers and recognise every card inserted, until interrupted.
-    Run {
-        /// One JSON object per line instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    /// Run the agent: watch readers and serve the localhost HTTPS bridge, until interrupted.
+    Run(eid_agent::cli_run::RunArgs),
+    /// Sites allowed to use the card: list them, revoke them.
+    Sites(eid_agent::cli_sites::SitesArgs),
     /// Portuguese Citizen Card: identity, photo, certificates, PINs, signatures.
     Card(eid_agent::cli_card::CardArgs),
     /// ICAO 9303 eMRTD (passport, ID card): read with PACE or BAC and verify.
@@ -58,7 +56,26 @@ fn main() -> ExitCode {
     let (result, json) = match cli.command {
         Command::Readers { json } => (readers(json), json),
         Command::Monitor { json } => (watch(json, false), json),
-        Command::Run { json } => (watch(json, true), json),
+        Command::Run(args) => {
+            let json = args.json;
+            return match eid_agent::cli_run::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    report_other(e.code(), &e.to_string(), run_remedy(e.code()), json);
+                    ExitCode::from(2)
+                }
+            };
+        }
+        Command::Sites(args) => {
+            let json = args.json;
+            return match eid_agent::cli_sites::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    report_other("sites", &e.to_string(), "Check the configuration directory.", json);
+                    ExitCode::from(2)
+                }
+            };
+        }
         Command::Card(args) => {
             let json = args.json;
             (eid_agent::cli_card::run(args), json)
@@ -86,6 +103,25 @@ fn readers(json: bool) -> Result<(), eid_card::Error> {
         eid_agent::readers::print_text(&reports);
     }
     Ok(())
+}
+
+fn run_remedy(code: &str) -> &'static str {
+    match code {
+        "port-in-use" => "Stop the other agent, or choose another port with --port.",
+        "config-invalid" => "Fix the configuration file named in the message.",
+        "tls-material" => "Delete the agent's tls folder to have it re-created, or run eid-agent install.",
+        _ => "See the message; run with EID_LOG=debug for details.",
+    }
+}
+
+/// Prints an error that is not a card error, in the same shape as card errors.
+fn report_other(code: &str, message: &str, remedy: &str, json: bool) {
+    if json {
+        let value = serde_json::json!({ "error": { "code": code, "message": message, "remedy": remedy } });
+        println!("{value}");
+    } else {
+        eprintln!("error: {message}\n  what to do: {remedy}\n  code: {code}");
+    }
 }
 
 fn watch(json: bool, identify_cards: bool) -> Result<(), eid_card::Error> {

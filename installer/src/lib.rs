@@ -2,3 +2,4 @@
 #![forbid(unsafe_code)]
 
 pub mod pcscd;
+pub mod tls;

@@ -21,5 +21,8 @@ pub mod lds;
 pub mod mrz;
 pub mod pa;
 
+// Web eID: the authentication token and its relying-party validation.
+pub mod webeid;
+
 pub use apdu::{ApduError, Command, LengthForm, Response};
 pub use status::Status;

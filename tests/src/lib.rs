@@ -402,3 +402,230 @@ pub mod cli {
         })
     }
 }
+
+/// Binaries of other workspace packages (the virtual card, the scripted pinentry), found beside
+/// the running test executable (`target/<profile>/deps/..`). `cargo test --workspace` builds them;
+/// when a single package's tests run, the binary is built here once with cargo.
+pub mod bins {
+    use std::path::PathBuf;
+    use std::process::Command;
+    use std::sync::Mutex;
+
+    static BUILD: Mutex<()> = Mutex::new(());
+
+    /// The path of workspace binary `name` from package `package`, built when missing.
+    pub fn workspace_bin(package: &str, name: &str) -> PathBuf {
+        let exe = std::env::current_exe().unwrap();
+        // target/<profile>/deps/<test> -> target/<profile>
+        let profile_dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("test executable lives in target/<profile>/deps")
+            .to_path_buf();
+        let path = profile_dir.join(name);
+        let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+        if !path.exists() {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut build = Command::new(cargo);
+            build.args(["build", "-p", package, "--bin", name]);
+            // Benchmarks run from target/release.
+            if profile_dir.file_name().is_some_and(|n| n == "release") {
+                build.arg("--release");
+            }
+            let status = build.status().unwrap();
+            assert!(status.success(), "cargo build -p {package} --bin {name} failed");
+        }
+        assert!(path.exists(), "{} was not built", path.display());
+        path
+    }
+}
+pub mod https;
+
+/// A running `eid-agent run` for the bridge and browser tests: its own configuration directory
+/// (so its own local CA), an administrator policy file, and the scripted pinentry (a real
+/// pinentry program speaking the Assuan protocol, whose answers a test writes beforehand).
+pub mod agent {
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command, ExitStatus, Stdio};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    use crate::https::HttpsClient;
+
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+    /// How to start the agent.
+    #[derive(Debug, Clone, Default)]
+    pub struct AgentOptions {
+        /// Origins the administrator allows (no consent dialog).
+        pub allow: Vec<String>,
+        /// Origins the administrator denies.
+        pub deny: Vec<String>,
+        /// `--dev`: http loopback origins accepted.
+        pub dev: bool,
+        /// Extra lines for agent.toml (e.g. `pin_rate_burst = 100`).
+        pub agent_toml: String,
+    }
+
+    /// The agent process; killed on drop.
+    #[derive(Debug)]
+    pub struct Agent {
+        child: Option<Child>,
+        pub port: u16,
+        pub dir: PathBuf,
+        pub ca_pem: String,
+        pub script: PathBuf,
+        pub prompt_log: PathBuf,
+        pub stderr: PathBuf,
+    }
+
+    impl Agent {
+        /// Starts `bin run` on a free port and waits until it listens.
+        pub fn start(bin: &Path, options: &AgentOptions) -> Agent {
+            let dir = std::env::temp_dir().join(format!(
+                "eid-agent-test-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::SeqCst)
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            let config_dir = dir.join("config");
+            std::fs::create_dir_all(&config_dir).unwrap();
+            let list = |v: &[String]| {
+                v.iter()
+                    .map(|o| format!("{o:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let policy = dir.join("policy.toml");
+            std::fs::write(
+                &policy,
+                format!(
+                    "allow = [{}]\ndeny = [{}]\n",
+                    list(&options.allow),
+                    list(&options.deny)
+                ),
+            )
+            .unwrap();
+            std::fs::write(config_dir.join("agent.toml"), &options.agent_toml).unwrap();
+            let script = dir.join("pinentry-script");
+            let prompt_log = dir.join("pinentry-log");
+            std::fs::write(&script, "").unwrap();
+            let port_file = dir.join("port");
+            let stderr = dir.join("agent.log");
+            let pinentry =
+                crate::bins::workspace_bin("eid-hardware-mocks", "eid-scripted-pinentry");
+            let mut command = Command::new(bin);
+            command
+                .arg("run")
+                .args(["--port", "0", "--listen", "127.0.0.1"])
+                .arg("--port-file")
+                .arg(&port_file)
+                .arg("--config-dir")
+                .arg(&config_dir)
+                .arg("--policy")
+                .arg(&policy)
+                .arg("--pinentry")
+                .arg(&pinentry)
+                .env("EID_PINENTRY_SCRIPT", &script)
+                .env("EID_PINENTRY_LOG", &prompt_log)
+                .env("EID_LOG", "info,eid_card=debug")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&stderr).unwrap());
+            if options.dev {
+                command.arg("--dev");
+            }
+            let child = command.spawn().unwrap();
+            let mut agent = Agent {
+                child: Some(child),
+                port: 0,
+                dir,
+                ca_pem: String::new(),
+                script,
+                prompt_log,
+                stderr,
+            };
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Ok(text) = std::fs::read_to_string(&port_file)
+                    && let Ok(port) = text.trim().parse::<u16>()
+                {
+                    agent.port = port;
+                    break;
+                }
+                if let Some(status) = agent.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                    panic!("the agent exited ({status}):\n{}", agent.log());
+                }
+                assert!(Instant::now() < deadline, "the agent never listened:\n{}", agent.log());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            agent.ca_pem =
+                std::fs::read_to_string(config_dir.join("tls").join("ca.pem")).unwrap();
+            agent
+        }
+
+        /// A client trusting this agent's local CA.
+        pub fn client(&self) -> HttpsClient {
+            HttpsClient::new(
+                format!("127.0.0.1:{}", self.port).parse().unwrap(),
+                &self.ca_pem,
+                "127.0.0.1",
+            )
+        }
+
+        /// The answers the pinentry gives next, one per dialog (`pin 1111`, `cancel`, `ok`,
+        /// `notok`, `pin 1111 delay=1500`, `hang`).
+        pub fn answer(&self, lines: &[&str]) {
+            let mut text = lines.join("\n");
+            text.push('\n');
+            std::fs::write(&self.script, text).unwrap();
+        }
+
+        /// The dialogs shown so far (one JSON object per dialog).
+        pub fn prompts(&self) -> Vec<serde_json::Value> {
+            std::fs::read_to_string(&self.prompt_log)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        }
+
+        /// The agent's log so far.
+        pub fn log(&self) -> String {
+            std::fs::read_to_string(&self.stderr).unwrap_or_default()
+        }
+
+        /// SIGTERM, then waits (at most `limit`) for the exit.
+        pub fn terminate(mut self, limit: Duration) -> Option<ExitStatus> {
+            let mut child = self.child.take()?;
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + limit;
+            loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    return Some(status);
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    impl Drop for Agent {
+        fn drop(&mut self) {
+            if let Some(mut child) = self.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            if !std::thread::panicking() {
+                let _ = std::fs::remove_dir_all(&self.dir);
+            }
+        }
+    }
+}
+pub mod browser;

@@ -1,0 +1,499 @@
+//! The card queue: every card operation of every website runs here, one at a time, on one
+//! thread that owns the PC/SC connection. Each job carries its origin (shown in every dialog,
+//! bound into every token), a [`Cancel`] that fires when the HTTP client goes away or the
+//! request times out, and the time it was queued (a job that waited longer than the queue
+//! timeout is answered `queue-timeout` without touching the card).
+//!
+//! Order inside a job: find the card, ask consent (with the holder's name), ask the PIN (with
+//! the tries left), then verify and use the key inside one PC/SC transaction, and finally reset
+//! the card so that no PIN stays verified for the next caller.
+
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use eid_card::emrtd::{self, AccessKey, ReadOptions};
+use eid_card::pcsc_transport::{PcscContext, PcscTransport};
+use eid_card::pteid::{CertKind, HashAlg, Pin, PinRef, PteidCard};
+use eid_card::{Error, Transport};
+use eid_protocols::pa::CscaStore;
+use eid_protocols::webeid;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use super::error::ApiError;
+use super::readers::Readers;
+use crate::config::{AdminPolicy, parse_origin};
+use crate::consent::{Decision, SiteStore, decide};
+use crate::prompt::{Cancel, Consent, ConsentRequest, PinRequest, Prompt};
+use crate::workflows::{self, PinAsk};
+
+/// One card operation, as parsed from a request.
+pub enum Operation {
+    Certificate(CertKind),
+    Authenticate {
+        nonce: String,
+    },
+    Sign {
+        certificate: Vec<u8>,
+        hash: HashAlg,
+        digest: Vec<u8>,
+    },
+    Identity {
+        fields: Option<Vec<String>>,
+        photo: bool,
+        address: bool,
+    },
+    Emrtd {
+        key: AccessKey,
+        data_groups: Vec<u8>,
+        nonce: String,
+    },
+}
+
+impl std::fmt::Debug for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // No nonce, hash, CAN or MRZ: only what the operation is.
+        f.write_str(self.describe())
+    }
+}
+
+impl Operation {
+    /// What the dialogs say the site wants.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Operation::Certificate(CertKind::Signature) => "read your signing certificate",
+            Operation::Certificate(_) => "read your authentication certificate",
+            Operation::Authenticate { .. } => "identify you with your Citizen Card",
+            Operation::Sign { .. } => "make a qualified electronic signature",
+            Operation::Identity { address: true, .. } => "read your identity and address",
+            Operation::Identity { .. } => "read your identity data",
+            Operation::Emrtd { .. } => "read the travel document's chip",
+        }
+    }
+
+    /// Whether it asks for a PIN (and so counts against the origin's PIN rate limit).
+    pub fn needs_pin(&self) -> bool {
+        matches!(
+            self,
+            Operation::Authenticate { .. }
+                | Operation::Sign { .. }
+                | Operation::Identity { address: true, .. }
+        )
+    }
+}
+
+struct Job {
+    origin: String,
+    operation: Operation,
+    cancel: Cancel,
+    queued: Instant,
+    reply: oneshot::Sender<Result<Value, ApiError>>,
+}
+
+/// What the worker thread needs.
+#[derive(Debug)]
+pub struct WorkerEnv {
+    pub prompt: Arc<dyn Prompt>,
+    pub sites: Arc<SiteStore>,
+    pub policy: AdminPolicy,
+    pub readers: Arc<Readers>,
+    pub queue_timeout: Duration,
+    /// CSCA store for the agent's own passive authentication of eMRTDs (servers re-verify).
+    pub csca: Option<CscaStore>,
+    /// Trust anchors for the Citizen Card SOD signer.
+    pub citizen_card_anchors: Option<CscaStore>,
+}
+
+/// The sending side of the queue.
+#[derive(Debug)]
+pub struct CardQueue {
+    sender: Mutex<Option<SyncSender<Job>>>,
+    wait_limit: Duration,
+}
+
+/// Fires the job's [`Cancel`] when the request's future is dropped (client gone) or ends.
+struct CancelOnDrop(Cancel);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+impl CardQueue {
+    /// Starts the worker thread. `wait_limit` bounds how long a request waits for its answer
+    /// (queue wait plus operation, dialogs included).
+    pub fn start(env: WorkerEnv, capacity: usize, wait_limit: Duration) -> std::io::Result<Self> {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(capacity.max(1));
+        std::thread::Builder::new()
+            .name("card-worker".into())
+            .spawn(move || worker(env, receiver))?;
+        Ok(CardQueue {
+            sender: Mutex::new(Some(sender)),
+            wait_limit,
+        })
+    }
+
+    /// Stops taking jobs; the worker ends after the current one.
+    pub fn close(&self) {
+        if let Ok(mut s) = self.sender.lock() {
+            s.take();
+        }
+    }
+
+    /// Queues `operation` for `origin` and waits for its outcome. Dropping the returned future
+    /// (the client disconnected) cancels the job: skipped if not started, dialogs closed if open.
+    pub async fn run(&self, origin: &str, operation: Operation) -> Result<Value, ApiError> {
+        let cancel = Cancel::default();
+        let guard = CancelOnDrop(cancel.clone());
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            origin: origin.to_owned(),
+            operation,
+            cancel,
+            queued: Instant::now(),
+            reply,
+        };
+        {
+            let sender = self
+                .sender
+                .lock()
+                .map_err(|_| ApiError::internal("queue poisoned"))?;
+            let sender = sender
+                .as_ref()
+                .ok_or_else(|| ApiError::new("queue-full", "the agent is stopping"))?;
+            sender.try_send(job).map_err(|e| match e {
+                TrySendError::Full(_) => {
+                    ApiError::new("queue-full", "too many card operations are waiting")
+                }
+                TrySendError::Disconnected(_) => ApiError::internal("the card worker stopped"),
+            })?;
+        }
+        let outcome = match tokio::time::timeout(self.wait_limit, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(ApiError::internal("the card worker dropped the request")),
+            Err(_) => Err(ApiError::new(
+                "operation-timeout",
+                format!("no answer within {} s", self.wait_limit.as_secs()),
+            )),
+        };
+        drop(guard);
+        outcome
+    }
+}
+
+fn worker(env: WorkerEnv, jobs: Receiver<Job>) {
+    let mut context: Option<PcscContext> = None;
+    while let Ok(job) = jobs.recv() {
+        if job.cancel.is_cancelled() {
+            tracing::info!(origin = %job.origin, "request gone before its turn; skipped");
+            continue;
+        }
+        if job.queued.elapsed() > env.queue_timeout {
+            let _ = job.reply.send(Err(ApiError::new(
+                "queue-timeout",
+                "the card was busy with other requests for too long",
+            )));
+            continue;
+        }
+        let started = Instant::now();
+        let result = execute(&env, &mut context, &job);
+        match &result {
+            Ok(_) => tracing::info!(origin = %job.origin, operation = job.operation.describe(), ms = started.elapsed().as_millis() as u64, "card operation done"),
+            Err(e) => tracing::info!(origin = %job.origin, operation = job.operation.describe(), code = e.code, ms = started.elapsed().as_millis() as u64, "card operation failed"),
+        }
+        if matches!(&result, Err(e) if e.code == "pcscd-not-running") {
+            context = None;
+        }
+        let _ = job.reply.send(result);
+    }
+}
+
+fn pcsc(context: &mut Option<PcscContext>) -> Result<&PcscContext, ApiError> {
+    if context.is_none() {
+        *context = Some(PcscContext::establish()?);
+    }
+    context
+        .as_ref()
+        .ok_or_else(|| ApiError::internal("no PC/SC context"))
+}
+
+fn aborted() -> ApiError {
+    ApiError::new(
+        "operation-timeout",
+        "the request ended (client gone or timeout) before the card was used",
+    )
+}
+
+/// Readers holding a card, those recognised as one of `ids` first.
+fn readers_with_cards(
+    env: &WorkerEnv,
+    context: &PcscContext,
+    ids: &[&str],
+) -> Result<Vec<String>, ApiError> {
+    let present = context.readers()?;
+    if present.is_empty() {
+        return Err(Error::NoReader.into());
+    }
+    let mut order = env.readers.candidates(ids);
+    order.retain(|name| present.iter().any(|r| &r.name == name && r.card_present));
+    for r in &present {
+        if r.card_present && !order.contains(&r.name) {
+            order.push(r.name.clone());
+        }
+    }
+    if order.is_empty() {
+        let first = present.first().map(|r| r.name.clone()).unwrap_or_default();
+        return Err(Error::NoCard(first).into());
+    }
+    Ok(order)
+}
+
+fn execute(
+    env: &WorkerEnv,
+    context: &mut Option<PcscContext>,
+    job: &Job,
+) -> Result<Value, ApiError> {
+    let context = match pcsc(context) {
+        Ok(c) => c,
+        Err(e) => return Err(e),
+    };
+    match &job.operation {
+        Operation::Emrtd {
+            key,
+            data_groups,
+            nonce,
+        } => read_emrtd(env, context, job, key, data_groups, nonce),
+        _ => {
+            let readers = readers_with_cards(env, context, &["pteid-cc1", "pteid-cc2"])?;
+            let mut last = ApiError::from(Error::UnsupportedCard {
+                atr: String::new(),
+            });
+            for reader in readers {
+                let mut transport = match context.connect(&reader) {
+                    Ok(t) => t,
+                    Err(e @ (Error::NoCard(_) | Error::CardRemoved)) => {
+                        last = e.into();
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                match citizen_card(env, &mut transport, job) {
+                    Err(e) if e.code == "unsupported-card" => {
+                        let _ = transport.disconnect();
+                        last = e;
+                    }
+                    outcome => {
+                        // No PIN stays verified for whoever uses the card next.
+                        if job.operation.needs_pin() {
+                            let _ = transport.reconnect(true);
+                        }
+                        let _ = transport.disconnect();
+                        return outcome;
+                    }
+                }
+            }
+            Err(last)
+        }
+    }
+}
+
+/// Asks the user (unless the administrator or a remembered choice decides) whether `origin`
+/// may do `operation`.
+fn consent(
+    env: &WorkerEnv,
+    job: &Job,
+    holder: Option<&str>,
+) -> Result<(), ApiError> {
+    let origin = parse_origin(&job.origin)
+        .map_err(|e| ApiError::new("origin-invalid", e.to_string()))?;
+    match decide(&env.policy, &env.sites, &origin) {
+        Decision::Denied(_) => Err(ApiError::new(
+            "origin-denied",
+            format!("{} is on the administrator's deny list", job.origin),
+        )),
+        Decision::Allowed(_) => Ok(()),
+        Decision::Ask => {
+            let answer = env.prompt.consent(
+                &ConsentRequest {
+                    origin: &job.origin,
+                    operation: job.operation.describe(),
+                    holder,
+                },
+                &job.cancel,
+            )?;
+            match answer {
+                Consent::Once => Ok(()),
+                Consent::Always => {
+                    if let Err(e) = env.sites.remember(&origin, time::OffsetDateTime::now_utc()) {
+                        tracing::warn!(error = %e, "could not remember the site");
+                    }
+                    Ok(())
+                }
+                Consent::Deny => Err(ApiError::new(
+                    "consent-denied",
+                    format!("the user did not allow {} to use the card", job.origin),
+                )),
+            }
+        }
+    }
+}
+
+fn citizen_card(
+    env: &WorkerEnv,
+    transport: &mut PcscTransport,
+    job: &Job,
+) -> Result<Value, ApiError> {
+    let mut tx = transport.transaction()?;
+    let mut card = PteidCard::open(&mut *tx)?;
+    let auth_certificate = workflows::certificate(&mut card, CertKind::Authentication)?;
+    let holder = workflows::holder_name(&auth_certificate);
+    consent(env, job, holder.as_deref())?;
+    if job.cancel.is_cancelled() {
+        return Err(aborted());
+    }
+    let mut ask = |asked: &PinAsk| -> Result<Pin, ApiError> {
+        let typed = env.prompt.pin(
+            &PinRequest {
+                origin: &job.origin,
+                operation: job.operation.describe(),
+                holder: holder.as_deref(),
+                pin_name: asked.pin_name(),
+                retries_left: asked.retries_left,
+                error: None,
+            },
+            &job.cancel,
+        )?;
+        if job.cancel.is_cancelled() {
+            return Err(aborted());
+        }
+        Ok(Pin::new(&typed)?)
+    };
+    match &job.operation {
+        Operation::Certificate(kind) => {
+            let certificate = if *kind == CertKind::Authentication {
+                auth_certificate
+            } else {
+                workflows::certificate(&mut card, *kind)?
+            };
+            Ok(json!({
+                "certificate": B64.encode(&certificate.der),
+                "supportedSignatureAlgorithms": workflows::supported_algorithms(&certificate),
+            }))
+        }
+        Operation::Authenticate { nonce } => {
+            let token =
+                workflows::authenticate(&mut card, &auth_certificate, &job.origin, nonce, &mut ask)?;
+            serde_json::to_value(token).map_err(|e| ApiError::internal(e.to_string()))
+        }
+        Operation::Sign {
+            certificate,
+            hash,
+            digest,
+        } => {
+            let signing = workflows::certificate(&mut card, CertKind::Signature)?;
+            if &signing.der != certificate {
+                return Err(ApiError::new(
+                    "certificate-mismatch",
+                    "the card's signing certificate is not the one given",
+                ));
+            }
+            let signature = workflows::sign_hash(&mut card, &signing, *hash, digest, &mut ask)?;
+            serde_json::to_value(signature).map_err(|e| ApiError::internal(e.to_string()))
+        }
+        Operation::Identity {
+            fields,
+            photo,
+            address,
+        } => {
+            let identity = card.read_identity()?;
+            let mut value =
+                serde_json::to_value(&identity).map_err(|e| ApiError::internal(e.to_string()))?;
+            if let (Some(fields), Some(map)) = (fields, value.as_object_mut()) {
+                if let Some(unknown) = fields.iter().find(|f| !map.contains_key(f.as_str())) {
+                    return Err(ApiError::bad_request(format!(
+                        "no identity field {unknown:?}"
+                    )));
+                }
+                map.retain(|k, _| fields.iter().any(|f| f == k));
+            }
+            let photo = if *photo {
+                Some(B64.encode(identity.photo.to_png()?))
+            } else {
+                None
+            };
+            let address_file = if *address {
+                workflows::verify_pin(&mut card, PinRef::Address, &mut ask)?;
+                Some(card.read_address()?)
+            } else {
+                None
+            };
+            let sod = card.verify_sod(
+                &identity,
+                address_file.as_ref(),
+                env.citizen_card_anchors.as_ref(),
+                time::OffsetDateTime::now_utc(),
+            )?;
+            let address = match &address_file {
+                Some(a) => serde_json::to_value(&a.address)
+                    .map_err(|e| ApiError::internal(e.to_string()))?,
+                None => Value::Null,
+            };
+            Ok(json!({
+                "identity": value,
+                "photo": photo,
+                "address": address,
+                "sod": { "integrity": sod.integrity, "chain": sod.certificate_chain },
+            }))
+        }
+        Operation::Emrtd { .. } => Err(ApiError::internal("eMRTD job on the Citizen Card path")),
+    }
+}
+
+fn read_emrtd(
+    env: &WorkerEnv,
+    context: &PcscContext,
+    job: &Job,
+    key: &AccessKey,
+    data_groups: &[u8],
+    nonce: &str,
+) -> Result<Value, ApiError> {
+    consent(env, job, None)?;
+    if job.cancel.is_cancelled() {
+        return Err(aborted());
+    }
+    let challenge = webeid::emrtd_aa_challenge(&job.origin, nonce);
+    let readers = readers_with_cards(env, context, &["emrtd", "pteid-cc2-contactless"])?;
+    let mut last: Option<ApiError> = None;
+    for reader in readers {
+        let mut transport = match context.connect(&reader) {
+            Ok(t) => t,
+            Err(e) => {
+                last = Some(e.into());
+                continue;
+            }
+        };
+        let options = ReadOptions {
+            csca: env.csca.as_ref(),
+            challenge: Some(challenge),
+            progress: None,
+        };
+        let outcome = emrtd::read_document(&mut transport, key, options);
+        let _ = transport.disconnect();
+        match outcome {
+            Ok(report) => {
+                let result = super::emrtd_result::build(&report, data_groups);
+                return serde_json::to_value(result).map_err(|e| ApiError::internal(e.to_string()));
+            }
+            // Not an eMRTD (no LDS1 application): try the next reader.
+            Err(e @ (Error::UnsupportedCard { .. } | Error::NotSupported(_))) => {
+                last = Some(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::NoCard(String::new()).into()))
+}

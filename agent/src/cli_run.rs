@@ -1,0 +1,182 @@
+//! `eid-agent run`: the long-running agent. It watches readers and serves the localhost
+//! HTTPS bridge until interrupted (Ctrl-C, SIGTERM), then shuts down gracefully.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::bridge::{self, Bridge};
+use crate::config::Config;
+use crate::consent::SiteStore;
+use crate::prompt::Prompt;
+use crate::prompt::pinentry::Pinentry;
+
+/// Options of `eid-agent run`.
+#[derive(clap::Args, Debug, Default)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: crate::config::ConfigArgs,
+    /// Address to listen on, repeatable (default 127.0.0.1 and ::1). Loopback only.
+    #[arg(long = "listen")]
+    pub listen: Vec<IpAddr>,
+    /// The pinentry program for consent and PIN dialogs (default: found in PATH; env
+    /// EID_AGENT_PINENTRY).
+    #[arg(long)]
+    pub pinentry: Option<PathBuf>,
+    /// Write the bound port to this file once listening (for scripts and tests that use
+    /// `--port 0`).
+    #[arg(long)]
+    pub port_file: Option<PathBuf>,
+    /// Print reader and card events as JSON lines instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Why `run` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("local TLS certificate: {0}")]
+    Tls(String),
+    #[error(transparent)]
+    Start(#[from] bridge::StartError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl RunError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RunError::Config(_) => "config-invalid",
+            RunError::Tls(_) => "tls-material",
+            RunError::Start(bridge::StartError::PortInUse { .. }) => "port-in-use",
+            RunError::Start(_) | RunError::Io(_) => "bridge-start-failed",
+        }
+    }
+}
+
+/// Runs the agent until interrupted.
+pub fn run(args: RunArgs) -> Result<(), RunError> {
+    let mut config =
+        Config::load(&args.config).map_err(|e| RunError::Config(e.to_string()))?;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    if !args.listen.is_empty() {
+        if let Some(bad) = args.listen.iter().find(|a| !a.is_loopback()) {
+            return Err(RunError::Config(format!(
+                "--listen {bad}: the bridge listens on loopback addresses only"
+            )));
+        }
+        config.listen = args.listen.clone();
+    }
+    if let Some(p) = &args.pinentry {
+        config.pinentry = Some(p.clone());
+    }
+    let tls_dir = config.tls_dir();
+    let material = eid_installer::tls::ensure(&tls_dir, time::OffsetDateTime::now_utc())
+        .map_err(|e| RunError::Tls(e.to_string()))?;
+    let tls = bridge::server::tls_config(material.cert_chain_der(), material.key_der())
+        .map_err(|e| RunError::Tls(e.to_string()))?;
+    let prompt: Arc<dyn Prompt> = Arc::new(pinentry(&config));
+    let sites = Arc::new(SiteStore::in_config_dir(&config.config_dir));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listeners = bridge::bind(&config.listen, config.port).await?;
+        let port = listeners
+            .first()
+            .map(|l| l.local_addr().map(|a| a.port()))
+            .transpose()?
+            .unwrap_or(config.port);
+        let bridge = Bridge::start(&config, port, prompt, sites)?;
+        if let Some(file) = &args.port_file {
+            std::fs::write(file, port.to_string())?;
+        }
+        let leaf_until = material
+            .leaf_not_after
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "kind": "listening",
+                    "url": format!("https://127.0.0.1:{port}"),
+                    "port": port,
+                    "ca": tls_dir.join("ca.pem"),
+                    "leafSpkiSha256": material.leaf_spki_sha256_b64,
+                    "devMode": config.dev_mode,
+                })
+            );
+        } else {
+            println!("eID agent bridge on https://127.0.0.1:{port} (and https://localhost:{port})");
+            println!(
+                "  TLS: local CA {} (leaf valid until {leaf_until}){}",
+                tls_dir.join("ca.pem").display(),
+                if material.created { ", created now" } else { "" }
+            );
+            if config.dev_mode {
+                println!("  development mode: http pages on loopback origins are accepted");
+            }
+        }
+        flush();
+        let shutdown = async {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+        };
+        bridge::server::serve(listeners, tls, Arc::clone(&bridge.shared), shutdown).await;
+        bridge.stop();
+        if !args.json {
+            println!("eID agent stopped");
+        }
+        Ok::<(), RunError>(())
+    })?;
+    // The card worker may be inside a card operation; it ends on its own, the process does not
+    // wait for it.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}
+
+fn pinentry(config: &Config) -> Pinentry {
+    let mut pinentry = match &config.pinentry {
+        Some(program) => Pinentry::new(program),
+        None => Pinentry::discover().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "no pinentry program: dialogs will fail with prompt-unavailable");
+            Pinentry::new("pinentry")
+        }),
+    };
+    pinentry.timeout = config.prompt_timeout;
+    pinentry
+}
+
+fn flush() {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,520 @@
+//! The agent's configuration: the user's `agent.toml`, the administrator's policy file, and the
+//! command line and environment that say where both are.
+//!
+//! # Where
+//! - The configuration directory (`agent.toml`, `sites.json`, `tls/`): `--config-dir DIR`, else
+//!   `$EID_AGENT_CONFIG_DIR`, else `<the user's config dir>/eid-agent` (`~/.config/eid-agent`).
+//! - The administrator's policy: `--policy FILE`, else `$EID_AGENT_POLICY`, else
+//!   [`DEFAULT_POLICY_FILE`]. A missing file at the default place means "no policy"; a missing file
+//!   that was named explicitly is an error (a typo must not silently drop the policy).
+//!
+//! # `agent.toml` (every key optional; an unknown key is an error that names it)
+//! ```toml
+//! port = 24180                     # 0: any free port (tests)
+//! listen = ["127.0.0.1", "::1"]    # loopback addresses only
+//! dev_mode = false                 # also accept http://localhost pages (development)
+//! pinentry = "/usr/bin/pinentry-gnome3"
+//! prompt_timeout_secs = 60         # how long a dialog waits for the user
+//! queue_timeout_secs = 60          # how long a request waits for the card
+//! operation_timeout_secs = 120     # how long one card operation may take
+//! queue_capacity = 32              # requests waiting for the card, beyond which: queue-full
+//! body_limit = 65536               # bytes of a request body
+//! pin_rate_burst = 3               # PIN operations an origin may start at once...
+//! pin_rate_period_secs = 60        # ...then one more per period
+//! ```
+//!
+//! # The administrator's policy (`/etc/eid-agent/policy.toml`)
+//! ```toml
+//! allow = ["https://desk.example"]   # card operations without the consent dialog
+//! deny = ["https://bad.example"]     # always refused (wins over allow)
+//! allow_dev_mode = false             # the agent ignores dev_mode / --dev
+//! ```
+//! Origins are parsed with [`parse_origin`] when the file is loaded, and stored in their
+//! canonical form (lowercase, default port dropped); an entry with a path, a wildcard or
+//! anything else that is not an origin is an error naming the entry. The policy protects users
+//! from websites; it does not keep a user from running the agent with another policy.
+
+use std::ffi::OsString;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use eid_protocols::webeid::{Origin, OriginError};
+
+/// The bridge's port unless configured otherwise.
+pub const DEFAULT_PORT: u16 = 24180;
+/// The administrator's policy file unless `--policy` or `EID_AGENT_POLICY` say otherwise.
+pub const DEFAULT_POLICY_FILE: &str = "/etc/eid-agent/policy.toml";
+/// The user's configuration file, in the configuration directory.
+pub const CONFIG_FILE: &str = "agent.toml";
+/// Environment variable naming the configuration directory.
+pub const ENV_CONFIG_DIR: &str = "EID_AGENT_CONFIG_DIR";
+/// Environment variable naming the policy file.
+pub const ENV_POLICY: &str = "EID_AGENT_POLICY";
+
+/// The longest timeout any setting accepts.
+const MAX_TIMEOUT_SECS: u64 = 3600;
+
+/// Parses an `Origin` header value or a configured origin (the project's one origin parser,
+/// [`eid_protocols::webeid::Origin`]).
+pub fn parse_origin(s: &str) -> Result<Origin, OriginError> {
+    Origin::parse(s)
+}
+
+/// What went wrong with the configuration. Every variant is the user's or the administrator's to
+/// fix (a file or an option), none is retryable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No `--config-dir`, no `EID_AGENT_CONFIG_DIR`, and no home directory to derive it from.
+    #[error(
+        "cannot tell where the agent's configuration lives (no home directory); pass \
+         --config-dir or set {ENV_CONFIG_DIR}"
+    )]
+    NoConfigDir,
+    /// A file exists but cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A policy file named explicitly does not exist.
+    #[error("the policy file {} does not exist", path.display())]
+    PolicyMissing { path: PathBuf },
+    /// Not TOML, or a key this version does not know (the message names it).
+    #[error("{}: {message}", path.display())]
+    Syntax { path: PathBuf, message: String },
+    /// A key has a value outside what it accepts.
+    #[error("{}: `{key}`: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        key: &'static str,
+        message: String,
+    },
+    /// A policy entry is not an origin.
+    #[error("{}: `{list}` entry {entry:?} is not an origin (scheme://host[:port]): {source}", path.display())]
+    PolicyOrigin {
+        path: PathBuf,
+        list: &'static str,
+        entry: String,
+        #[source]
+        source: OriginError,
+    },
+}
+
+impl ConfigError {
+    /// A stable code for reports.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConfigError::NoConfigDir => "config-dir-unknown",
+            ConfigError::Read { .. } => "config-unreadable",
+            ConfigError::PolicyMissing { .. } => "policy-missing",
+            ConfigError::Syntax { .. } | ConfigError::Invalid { .. } => "config-invalid",
+            ConfigError::PolicyOrigin { .. } => "policy-invalid",
+        }
+    }
+
+    /// What to do about it.
+    pub fn remedy(&self) -> &'static str {
+        match self {
+            ConfigError::NoConfigDir => "Pass --config-dir DIR or set EID_AGENT_CONFIG_DIR.",
+            ConfigError::Read { .. } => "Check the file's permissions.",
+            ConfigError::PolicyMissing { .. } => {
+                "Check the path given with --policy or EID_AGENT_POLICY."
+            }
+            ConfigError::Syntax { .. } | ConfigError::Invalid { .. } => {
+                "Fix or remove the key named in the message (see the agent's documentation for \
+                 the keys and their ranges)."
+            }
+            ConfigError::PolicyOrigin { .. } => {
+                "Write each policy entry as scheme://host[:port], e.g. https://desk.example, \
+                 without a path or wildcard; ask the administrator if the file is not yours."
+            }
+        }
+    }
+}
+
+/// Where the configuration comes from on the command line (`eid-agent run` and friends flatten
+/// this). The environment fills in what is not given.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConfigArgs {
+    /// The configuration directory (agent.toml, sites.json, tls/). Default:
+    /// $EID_AGENT_CONFIG_DIR, else ~/.config/eid-agent.
+    #[arg(long, value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+    /// The administrator's policy file. Default: $EID_AGENT_POLICY, else
+    /// /etc/eid-agent/policy.toml.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// The bridge's port (overrides agent.toml).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Development mode: also accept pages on http://localhost (unless the policy forbids it).
+    #[arg(long)]
+    pub dev: bool,
+}
+
+/// The administrator's policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminPolicy {
+    /// Origins allowed without the consent dialog.
+    pub allow: Vec<Origin>,
+    /// Origins always refused (wins over `allow` and over the user's choices).
+    pub deny: Vec<Origin>,
+    /// Whether development mode may be used.
+    pub allow_dev_mode: bool,
+    /// The file it came from, if any.
+    pub source: Option<PathBuf>,
+}
+
+impl Default for AdminPolicy {
+    fn default() -> Self {
+        AdminPolicy {
+            allow: Vec::new(),
+            deny: Vec::new(),
+            allow_dev_mode: true,
+            source: None,
+        }
+    }
+}
+
+impl AdminPolicy {
+    /// Whether the administrator refuses `origin`.
+    pub fn denies(&self, origin: &Origin) -> bool {
+        self.deny.contains(origin)
+    }
+
+    /// Whether the administrator allows `origin` without asking (and does not deny it).
+    pub fn allows(&self, origin: &Origin) -> bool {
+        !self.denies(origin) && self.allow.contains(origin)
+    }
+
+    /// Reads a policy file. `required`: a missing file is an error (it was named explicitly);
+    /// otherwise a missing file is the empty policy.
+    pub fn load(path: &Path, required: bool) -> Result<AdminPolicy, ConfigError> {
+        let Some(text) = read_optional(path)? else {
+            if required {
+                return Err(ConfigError::PolicyMissing {
+                    path: path.to_path_buf(),
+                });
+            }
+            return Ok(AdminPolicy::default());
+        };
+        AdminPolicy::parse(&text, path)
+    }
+
+    /// Parses the text of a policy file (`path` is for messages).
+    pub fn parse(text: &str, path: &Path) -> Result<AdminPolicy, ConfigError> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            #[serde(default)]
+            allow: Vec<String>,
+            #[serde(default)]
+            deny: Vec<String>,
+            allow_dev_mode: Option<bool>,
+        }
+        let file: File = toml::from_str(text).map_err(|e| syntax(path, text, &e))?;
+        let origins = |list: &'static str, entries: Vec<String>| {
+            let mut out: Vec<Origin> = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let origin = parse_origin(&entry).map_err(|source| ConfigError::PolicyOrigin {
+                    path: path.to_path_buf(),
+                    list,
+                    entry: entry.clone(),
+                    source,
+                })?;
+                if !out.contains(&origin) {
+                    out.push(origin);
+                }
+            }
+            Ok::<_, ConfigError>(out)
+        };
+        Ok(AdminPolicy {
+            allow: origins("allow", file.allow)?,
+            deny: origins("deny", file.deny)?,
+            allow_dev_mode: file.allow_dev_mode.unwrap_or(true),
+            source: Some(path.to_path_buf()),
+        })
+    }
+}
+
+/// The agent's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The bridge's port (0: any free port).
+    pub port: u16,
+    /// The addresses the bridge listens on (loopback only).
+    pub listen: Vec<IpAddr>,
+    /// Development mode: http pages on loopback hosts are accepted.
+    pub dev_mode: bool,
+    /// Where agent.toml, sites.json and tls/ live.
+    pub config_dir: PathBuf,
+    /// The pinentry program for PIN and consent dialogs (`None`: the prompt module's default).
+    pub pinentry: Option<PathBuf>,
+    /// How long a dialog waits for the user.
+    pub prompt_timeout: Duration,
+    /// How long a request waits for the card before `queue-timeout`.
+    pub queue_timeout: Duration,
+    /// How long one card operation may take before `operation-timeout`.
+    pub operation_timeout: Duration,
+    /// Requests that may wait for the card; one more is `queue-full`.
+    pub queue_capacity: usize,
+    /// The largest request body, in bytes.
+    pub body_limit: u64,
+    /// PIN operations an origin may start in a burst.
+    pub pin_rate_burst: u32,
+    /// After the burst, one PIN operation per origin per period.
+    pub pin_rate_period: Duration,
+    /// The administrator's policy.
+    pub policy: AdminPolicy,
+    /// Things the user should know about the configuration (e.g. development mode refused by
+    /// the policy); the agent logs them at start.
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// The defaults, with `config_dir` as the configuration directory.
+    pub fn defaults(config_dir: PathBuf) -> Config {
+        Config {
+            port: DEFAULT_PORT,
+            listen: vec![
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ],
+            dev_mode: false,
+            config_dir,
+            pinentry: None,
+            prompt_timeout: Duration::from_secs(60),
+            queue_timeout: Duration::from_secs(60),
+            operation_timeout: Duration::from_secs(120),
+            queue_capacity: 32,
+            body_limit: 65536,
+            pin_rate_burst: 3,
+            pin_rate_period: Duration::from_secs(60),
+            policy: AdminPolicy::default(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Loads the configuration as the command line and the process environment say.
+    pub fn load(args: &ConfigArgs) -> Result<Config, ConfigError> {
+        Config::load_with_env(args, |name| std::env::var_os(name))
+    }
+
+    /// [`Config::load`] with the environment given as a function (tests).
+    pub fn load_with_env(
+        args: &ConfigArgs,
+        env: impl Fn(&str) -> Option<OsString>,
+    ) -> Result<Config, ConfigError> {
+        let config_dir = resolve_config_dir(args.config_dir.as_deref(), &env)?;
+        let (policy_path, required) = match (&args.policy, non_empty(env(ENV_POLICY))) {
+            (Some(path), _) => (path.clone(), true),
+            (None, Some(path)) => (PathBuf::from(path), true),
+            (None, None) => (PathBuf::from(DEFAULT_POLICY_FILE), false),
+        };
+        let policy = AdminPolicy::load(&policy_path, required)?;
+
+        let file = config_dir.join(CONFIG_FILE);
+        let mut config = Config::defaults(config_dir);
+        if let Some(text) = read_optional(&file)? {
+            config.apply_file(&text, &file)?;
+        }
+        if let Some(port) = args.port {
+            config.port = port;
+        }
+        config.dev_mode |= args.dev;
+        config.policy = policy;
+        if config.dev_mode && !config.policy.allow_dev_mode {
+            config.dev_mode = false;
+            config.warnings.push(format!(
+                "development mode was asked for but the administrator's policy ({}) forbids it",
+                config
+                    .policy
+                    .source
+                    .as_deref()
+                    .unwrap_or(Path::new("?"))
+                    .display()
+            ));
+        }
+        Ok(config)
+    }
+
+    /// Applies the text of an `agent.toml` (`path` is for messages).
+    pub fn apply_file(&mut self, text: &str, path: &Path) -> Result<(), ConfigError> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            port: Option<u16>,
+            listen: Option<Vec<IpAddr>>,
+            dev_mode: Option<bool>,
+            pinentry: Option<PathBuf>,
+            prompt_timeout_secs: Option<u64>,
+            queue_timeout_secs: Option<u64>,
+            operation_timeout_secs: Option<u64>,
+            queue_capacity: Option<usize>,
+            body_limit: Option<u64>,
+            pin_rate_burst: Option<u32>,
+            pin_rate_period_secs: Option<u64>,
+        }
+        let file: File = toml::from_str(text).map_err(|e| syntax(path, text, &e))?;
+        let invalid = |key: &'static str, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            message,
+        };
+        let seconds = |key: &'static str, value: Option<u64>, target: &mut Duration| {
+            if let Some(secs) = value {
+                if !(1..=MAX_TIMEOUT_SECS).contains(&secs) {
+                    return Err(invalid(
+                        key,
+                        format!("{secs} is not between 1 and {MAX_TIMEOUT_SECS} seconds"),
+                    ));
+                }
+                *target = Duration::from_secs(secs);
+            }
+            Ok(())
+        };
+        seconds(
+            "prompt_timeout_secs",
+            file.prompt_timeout_secs,
+            &mut self.prompt_timeout,
+        )?;
+        seconds(
+            "queue_timeout_secs",
+            file.queue_timeout_secs,
+            &mut self.queue_timeout,
+        )?;
+        seconds(
+            "operation_timeout_secs",
+            file.operation_timeout_secs,
+            &mut self.operation_timeout,
+        )?;
+        seconds(
+            "pin_rate_period_secs",
+            file.pin_rate_period_secs,
+            &mut self.pin_rate_period,
+        )?;
+        if let Some(port) = file.port {
+            self.port = port;
+        }
+        if let Some(listen) = file.listen {
+            if listen.is_empty() {
+                return Err(invalid("listen", "needs at least one address".to_owned()));
+            }
+            if let Some(ip) = listen.iter().find(|ip| !ip.is_loopback()) {
+                return Err(invalid(
+                    "listen",
+                    format!("{ip} is not a loopback address; the bridge only listens on loopback"),
+                ));
+            }
+            let mut unique: Vec<IpAddr> = Vec::with_capacity(listen.len());
+            for ip in listen {
+                if !unique.contains(&ip) {
+                    unique.push(ip);
+                }
+            }
+            self.listen = unique;
+        }
+        if let Some(dev_mode) = file.dev_mode {
+            self.dev_mode = dev_mode;
+        }
+        if let Some(pinentry) = file.pinentry {
+            if pinentry.as_os_str().is_empty() {
+                return Err(invalid("pinentry", "is empty".to_owned()));
+            }
+            self.pinentry = Some(pinentry);
+        }
+        if let Some(capacity) = file.queue_capacity {
+            if !(1..=1024).contains(&capacity) {
+                return Err(invalid(
+                    "queue_capacity",
+                    format!("{capacity} is not between 1 and 1024"),
+                ));
+            }
+            self.queue_capacity = capacity;
+        }
+        if let Some(limit) = file.body_limit {
+            if !(1024..=16 * 1024 * 1024).contains(&limit) {
+                return Err(invalid(
+                    "body_limit",
+                    format!("{limit} is not between 1024 and 16777216 bytes"),
+                ));
+            }
+            self.body_limit = limit;
+        }
+        if let Some(burst) = file.pin_rate_burst {
+            if !(1..=100).contains(&burst) {
+                return Err(invalid(
+                    "pin_rate_burst",
+                    format!("{burst} is not between 1 and 100"),
+                ));
+            }
+            self.pin_rate_burst = burst;
+        }
+        Ok(())
+    }
+
+    /// The directory of the local TLS material ([`eid_installer::tls::ensure`]).
+    pub fn tls_dir(&self) -> PathBuf {
+        self.config_dir.join("tls")
+    }
+
+    /// The file of the sites the user chose to remember ([`crate::consent::SiteStore`]).
+    pub fn sites_file(&self) -> PathBuf {
+        self.config_dir.join(crate::consent::SITES_FILE)
+    }
+}
+
+/// The configuration directory: `flag`, else `$EID_AGENT_CONFIG_DIR`, else
+/// `<user config dir>/eid-agent`.
+pub fn config_dir(flag: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    resolve_config_dir(flag, &|name: &str| std::env::var_os(name))
+}
+
+fn resolve_config_dir(
+    flag: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<PathBuf, ConfigError> {
+    if let Some(dir) = flag {
+        return Ok(dir.to_path_buf());
+    }
+    if let Some(dir) = non_empty(env(ENV_CONFIG_DIR)) {
+        return Ok(PathBuf::from(dir));
+    }
+    dirs::config_dir()
+        .map(|d| d.join("eid-agent"))
+        .ok_or(ConfigError::NoConfigDir)
+}
+
+fn non_empty(value: Option<OsString>) -> Option<OsString> {
+    value.filter(|v| !v.is_empty())
+}
+
+/// A TOML error as one line: where, then what (toml's own text spans several lines).
+fn syntax(path: &Path, text: &str, error: &toml::de::Error) -> ConfigError {
+    let line = error
+        .span()
+        .and_then(|span| text.get(..span.start))
+        .map(|before| before.matches('\n').count() + 1);
+    let what = error.message().trim_end().replace('\n', " ");
+    ConfigError::Syntax {
+        path: path.to_path_buf(),
+        message: match line {
+            Some(line) => format!("line {line}: {what}"),
+            None => what,
+        },
+    }
+}
+
+fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
