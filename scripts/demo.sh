@@ -48,9 +48,27 @@ if "$agent" readers --json | grep -q '"id":"pteid-'; then
   fi
   echo
 fi
-echo "demo: running the agent (Ctrl-C to stop)"
+echo "demo: running the agent with its localhost HTTPS bridge (Ctrl-C to stop)"
+config_dir="${EID_AGENT_CONFIG_DIR:-$HOME/.config/eid-agent}"
 if [ -n "${EID_DEMO_SECONDS:-}" ]; then
-  timeout --preserve-status -s INT "$EID_DEMO_SECONDS" "$agent" run || true
+  timeout --preserve-status -s INT "$EID_DEMO_SECONDS" "$agent" run &
 else
-  "$agent" run
+  "$agent" run &
 fi
+agent_pid=$!
+pids+=("$agent_pid")
+# Once it listens, ask it what a website would (the local CA made at first start is trusted
+# here for curl only; `eid-agent install`, next, puts it in the browsers' trust stores).
+for _ in $(seq 100); do
+  [ -f "$config_dir/tls/ca.pem" ] && curl -s --cacert "$config_dir/tls/ca.pem" \
+    https://127.0.0.1:24180/v1/status >/dev/null 2>&1 && break
+  kill -0 "$agent_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if kill -0 "$agent_pid" 2>/dev/null; then
+  echo "demo: GET https://127.0.0.1:24180/v1/status ->"
+  curl -s --cacert "$config_dir/tls/ca.pem" https://127.0.0.1:24180/v1/status || true
+  echo
+  echo "demo: API document: https://127.0.0.1:24180/v1/openapi.json; JS client: web/eid-bridge.js"
+fi
+wait "$agent_pid" || true

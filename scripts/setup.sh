@@ -11,7 +11,13 @@ packages=(
   libssl-dev         # openssl crate
   pcsc-tools         # pcsc_scan, for people debugging a reader
   opensc             # pkcs15-tool / pkcs11-tool: the external check of the virtual Citizen Card
+  pinentry-curses    # the agent's consent and PIN dialogs on a terminal (desktops: pinentry-gnome3)
+  curl               # HTTP/2 checks of the bridge, and the demo's status call
+  chromium           # the browser tests of the bridge (headless)
 )
+# The JS client's unit tests need Node.js (any version with `node --test`, 18+); the machine's
+# own is used when there is one.
+command -v node >/dev/null || packages+=(nodejs)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -30,7 +30,13 @@ echo "-- eMRTD: full read through pcscd per profile (APDUs, time, secure messagi
 EID_BENCH_ROUNDS=${EID_BENCH_ROUNDS_CARD:-3} cargo bench --quiet -p eid-tests --bench emrtd_read
 echo "-- PACE handshake compute time per curve, secure messaging wrap + unwrap per APDU"
 EID_BENCH_ROUNDS=${EID_BENCH_ROUNDS_CARD:-3} cargo bench --quiet -p eid-protocols --bench pace
+echo "-- the localhost bridge: authenticate through HTTPS against the card crate directly, status latency"
+EID_BENCH_ROUNDS=${EID_BENCH_ROUNDS_CARD:-5} cargo bench --quiet -p eid-agent --bench bridge
+echo "== JS client unit tests (node --test)"
+node --test web/test/
 echo "== tests (in-process tier and real pcscd + vpcd tier)"
+# Browser tests fail instead of skipping when Chromium is missing.
+export EID_REQUIRE_BROWSER=1
 log=$(mktemp)
 cargo test --workspace --quiet 2>&1 | tee "$log"
 # One closing line for the whole run (cargo's own last line is a crate's doc tests).

@@ -41,7 +41,7 @@ fn percentile(samples: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
-    let rounds = bench::rounds(15);
+    let rounds = bench::rounds(15).min(90);
     let card = eid_hardware_mocks::pteid::cc2::cc2_default().expect("card");
     let Some(rig) = PcscRig::new(card.card) else {
         eprintln!("bridge: pcscd with vpcd is not available; nothing measured");
@@ -52,7 +52,7 @@ fn main() {
         env!("CARGO_BIN_EXE_eid-agent").as_ref(),
         &AgentOptions {
             allow: vec![RP.into()],
-            agent_toml: "pin_rate_burst = 100000\npin_rate_period_secs = 1\n".into(),
+            agent_toml: "pin_rate_burst = 100\npin_rate_period_secs = 1\n".into(),
             ..AgentOptions::default()
         },
     );
@@ -78,8 +78,8 @@ fn main() {
         {
             let mut tx = transport.transaction().unwrap();
             let mut card = PteidCard::open(&mut *tx).unwrap();
-            let certificate = eid_agent::workflows::certificate(&mut card, CertKind::Authentication)
-                .unwrap();
+            let certificate =
+                eid_agent::workflows::certificate(&mut card, CertKind::Authentication).unwrap();
             if authenticate {
                 let mut ask = |_: &eid_agent::workflows::PinAsk| -> Result<Pin, eid_card::Error> {
                     Pin::new("1111")

@@ -59,8 +59,7 @@ impl RunError {
 
 /// Runs the agent until interrupted.
 pub fn run(args: RunArgs) -> Result<(), RunError> {
-    let mut config =
-        Config::load(&args.config).map_err(|e| RunError::Config(e.to_string()))?;
+    let mut config = Config::load(&args.config).map_err(|e| RunError::Config(e.to_string()))?;
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
@@ -118,7 +117,11 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
             println!(
                 "  TLS: local CA {} (leaf valid until {leaf_until}){}",
                 tls_dir.join("ca.pem").display(),
-                if material.created { ", created now" } else { "" }
+                if material.created {
+                    ", created now"
+                } else {
+                    ""
+                }
             );
             if config.dev_mode {
                 println!("  development mode: http pages on loopback origins are accepted");

@@ -66,16 +66,7 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Command::Sites(args) => {
-            let json = args.json;
-            return match eid_agent::cli_sites::run(args) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    report_other("sites", &e.to_string(), "Check the configuration directory.", json);
-                    ExitCode::from(2)
-                }
-            };
-        }
+        Command::Sites(args) => return eid_agent::cli_sites::main(args),
         Command::Card(args) => {
             let json = args.json;
             (eid_agent::cli_card::run(args), json)
@@ -109,7 +100,9 @@ fn run_remedy(code: &str) -> &'static str {
     match code {
         "port-in-use" => "Stop the other agent, or choose another port with --port.",
         "config-invalid" => "Fix the configuration file named in the message.",
-        "tls-material" => "Delete the agent's tls folder to have it re-created, or run eid-agent install.",
+        "tls-material" => {
+            "Delete the agent's tls folder to have it re-created, or run eid-agent install."
+        }
         _ => "See the message; run with EID_LOG=debug for details.",
     }
 }
@@ -117,7 +110,8 @@ fn run_remedy(code: &str) -> &'static str {
 /// Prints an error that is not a card error, in the same shape as card errors.
 fn report_other(code: &str, message: &str, remedy: &str, json: bool) {
     if json {
-        let value = serde_json::json!({ "error": { "code": code, "message": message, "remedy": remedy } });
+        let value =
+            serde_json::json!({ "error": { "code": code, "message": message, "remedy": remedy } });
         println!("{value}");
     } else {
         eprintln!("error: {message}\n  what to do: {remedy}\n  code: {code}");

@@ -186,9 +186,7 @@ pub fn sign_hash<E: From<Error>>(
     ask: &mut dyn FnMut(&PinAsk) -> Result<Pin, E>,
 ) -> Result<HashSignature, E> {
     if digest.len() != hash.digest_len() {
-        return Err(
-            Error::NotSupported("the hash length does not match the hash function").into(),
-        );
+        return Err(Error::NotSupported("the hash length does not match the hash function").into());
     }
     verify_pin(card, PinRef::Sign, ask)?;
     let signature = card.sign(KeyRef::Sign, hash, digest, RsaPadding::Pkcs1v15)?;

@@ -86,7 +86,11 @@ fn wait_for_card(agent: &Agent) {
         if ready {
             return;
         }
-        assert!(Instant::now() < deadline, "no card seen: {status}\n{}", agent.log());
+        assert!(
+            Instant::now() < deadline,
+            "no card seen: {status}\n{}",
+            agent.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -127,9 +131,19 @@ fn allowed_origin_authenticates_and_the_token_validates() {
         s.agent.answer(&["pin 1111"]);
         let client = s.agent.client();
         let response = client
-            .send(&post("/v1/authenticate", RP, json!({ "challengeNonce": NONCE })))
+            .send(&post(
+                "/v1/authenticate",
+                RP,
+                json!({ "challengeNonce": NONCE }),
+            ))
             .unwrap();
-        assert_eq!(response.status, 200, "{}\n{}", response.text(), s.agent.log());
+        assert_eq!(
+            response.status,
+            200,
+            "{}\n{}",
+            response.text(),
+            s.agent.log()
+        );
         assert_eq!(response.header("access-control-allow-origin"), Some(RP));
         let token = response.body.clone();
         let value = response.json();
@@ -138,7 +152,12 @@ fn allowed_origin_authenticates_and_the_token_validates() {
 
         let validated = validator(&s, RP).validate(&token, NONCE).unwrap();
         assert!(
-            validated.subject.serial_number.as_deref().unwrap_or("").starts_with("PNOPT-"),
+            validated
+                .subject
+                .serial_number
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("PNOPT-"),
             "{validated:?}"
         );
 
@@ -255,13 +274,21 @@ fn refused_requests_get_their_documented_codes_and_no_cors() {
         ),
         (
             "unknown field",
-            post("/v1/authenticate", RP, json!({ "challengeNonce": NONCE, "pin": "1111" })),
+            post(
+                "/v1/authenticate",
+                RP,
+                json!({ "challengeNonce": NONCE, "pin": "1111" }),
+            ),
             400,
             "bad-request",
         ),
         (
             "short nonce",
-            post("/v1/authenticate", RP, json!({ "challengeNonce": "c2hvcnQ=" })),
+            post(
+                "/v1/authenticate",
+                RP,
+                json!({ "challengeNonce": "c2hvcnQ=" }),
+            ),
             400,
             "nonce-invalid",
         ),
@@ -293,12 +320,26 @@ fn refused_requests_get_their_documented_codes_and_no_cors() {
         );
         let cors = response.header_all("access-control-allow-origin");
         assert!(!cors.contains(&"*"), "{what}: CORS *");
-        let origin_ok = matches!(expected, "unsupported-media-type" | "body-too-large" | "bad-request" | "nonce-invalid" | "not-found");
+        let origin_ok = matches!(
+            expected,
+            "unsupported-media-type"
+                | "body-too-large"
+                | "bad-request"
+                | "nonce-invalid"
+                | "not-found"
+        );
         if origin_ok {
             let origin = request_origin(what);
-            assert_eq!(cors, vec![origin], "{what}: CORS must echo exactly the page's origin");
+            assert_eq!(
+                cors,
+                vec![origin],
+                "{what}: CORS must echo exactly the page's origin"
+            );
         } else {
-            assert!(cors.is_empty(), "{what}: a refused origin got CORS headers {cors:?}");
+            assert!(
+                cors.is_empty(),
+                "{what}: a refused origin got CORS headers {cors:?}"
+            );
         }
     }
     // None of these reached the card or a dialog.
@@ -306,7 +347,11 @@ fn refused_requests_get_their_documented_codes_and_no_cors() {
 }
 
 fn request_origin(what: &str) -> &'static str {
-    if what.starts_with("cross-site") { OTHER } else { RP }
+    if what.starts_with("cross-site") {
+        OTHER
+    } else {
+        RP
+    }
 }
 
 #[test]
@@ -324,8 +369,14 @@ fn preflight_answers_exact_origin_and_private_network_access() {
         .unwrap();
     assert_eq!(response.status, 204, "{}", response.text());
     assert_eq!(response.header("access-control-allow-origin"), Some(OTHER));
-    assert_eq!(response.header("access-control-allow-private-network"), Some("true"));
-    assert_eq!(response.header("access-control-allow-methods"), Some("GET, POST"));
+    assert_eq!(
+        response.header("access-control-allow-private-network"),
+        Some("true")
+    );
+    assert_eq!(
+        response.header("access-control-allow-methods"),
+        Some("GET, POST")
+    );
     assert!(response.header("vary").unwrap_or("").contains("Origin"));
     // A preflight for a header the API does not use is refused.
     let refused = client
@@ -372,7 +423,9 @@ fn status_shows_readers_only_to_allowed_sites_and_events_stream() {
     assert_eq!(card["id"], "pteid-cc2");
 
     // Events: refused to strangers, streamed to allowed sites.
-    let refused = client.send(&Request::get("/v1/events").origin(OTHER)).unwrap();
+    let refused = client
+        .send(&Request::get("/v1/events").origin(OTHER))
+        .unwrap();
     assert_eq!(code(&refused), "consent-required");
     let mut events = client
         .connect()
@@ -398,7 +451,8 @@ fn status_shows_readers_only_to_allowed_sites_and_events_stream() {
             break;
         }
     }
-    let inserted: serde_json::Value = serde_json::from_str(&inserted.expect("card-inserted")).unwrap();
+    let inserted: serde_json::Value =
+        serde_json::from_str(&inserted.expect("card-inserted")).unwrap();
     assert_eq!(inserted["card"]["id"], "pteid-cc2");
 }
 
@@ -446,7 +500,10 @@ fn consent_is_asked_once_remembered_only_when_chosen_and_denial_is_reported() {
         .arg(&config_dir)
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&list.stdout).contains(OTHER), "{list:?}");
+    assert!(
+        String::from_utf8_lossy(&list.stdout).contains(OTHER),
+        "{list:?}"
+    );
     let revoke = std::process::Command::new(AGENT)
         .args(["sites", "revoke", OTHER, "--config-dir"])
         .arg(&config_dir)
@@ -466,19 +523,34 @@ fn wrong_pin_reports_retries_left_and_is_not_retried() {
     let client = s.agent.client();
     s.agent.answer(&["pin 9999"]);
     let wrong = client
-        .send(&post("/v1/authenticate", RP, json!({ "challengeNonce": NONCE })))
+        .send(&post(
+            "/v1/authenticate",
+            RP,
+            json!({ "challengeNonce": NONCE }),
+        ))
         .unwrap();
     assert_eq!(code(&wrong), "wrong-pin", "{}", wrong.text());
     assert_eq!(wrong.json()["error"]["retriesLeft"], 2);
-    assert_eq!(s.agent.prompts().len(), 1, "the agent asked again by itself");
+    assert_eq!(
+        s.agent.prompts().len(),
+        1,
+        "the agent asked again by itself"
+    );
     // The next dialog says 2 tries are left; the right PIN then works and resets the counter.
     s.agent.answer(&["pin 1111"]);
     let ok = client
-        .send(&post("/v1/authenticate", RP, json!({ "challengeNonce": NONCE })))
+        .send(&post(
+            "/v1/authenticate",
+            RP,
+            json!({ "challengeNonce": NONCE }),
+        ))
         .unwrap();
     assert_eq!(ok.status, 200, "{}", ok.text());
     let prompts = s.agent.prompts();
-    assert!(prompts[1]["desc"].as_str().unwrap().contains('2'), "{prompts:?}");
+    assert!(
+        prompts[1]["desc"].as_str().unwrap().contains('2'),
+        "{prompts:?}"
+    );
 }
 
 #[test]
@@ -488,7 +560,11 @@ fn user_cancel_gives_the_cancel_code() {
     let response = s
         .agent
         .client()
-        .send(&post("/v1/authenticate", RP, json!({ "challengeNonce": NONCE })))
+        .send(&post(
+            "/v1/authenticate",
+            RP,
+            json!({ "challengeNonce": NONCE }),
+        ))
         .unwrap();
     assert_eq!(code(&response), "user-cancelled", "{}", response.text());
     assert_eq!(response.header("access-control-allow-origin"), Some(RP));
@@ -501,7 +577,11 @@ fn card_removed_during_authenticate_gives_card_removed_and_costs_no_pin_try() {
     let client = s.agent.client();
     let request = std::thread::spawn(move || {
         client
-            .send(&post("/v1/authenticate", RP, json!({ "challengeNonce": NONCE })))
+            .send(&post(
+                "/v1/authenticate",
+                RP,
+                json!({ "challengeNonce": NONCE }),
+            ))
             .unwrap()
     });
     // Pull the card while the PIN dialog is open.
@@ -519,11 +599,21 @@ fn card_removed_during_authenticate_gives_card_removed_and_costs_no_pin_try() {
     let again = s
         .agent
         .client()
-        .send(&post("/v1/authenticate", RP, json!({ "challengeNonce": NONCE })))
+        .send(&post(
+            "/v1/authenticate",
+            RP,
+            json!({ "challengeNonce": NONCE }),
+        ))
         .unwrap();
     assert_eq!(again.status, 200, "{}", again.text());
     let prompts = s.agent.prompts();
-    assert!(prompts.last().unwrap()["desc"].as_str().unwrap().contains('3'), "{prompts:?}");
+    assert!(
+        prompts.last().unwrap()["desc"]
+            .as_str()
+            .unwrap()
+            .contains('3'),
+        "{prompts:?}"
+    );
 }
 
 #[test]
@@ -539,7 +629,11 @@ fn twenty_concurrent_requests_from_two_origins_are_serialized() {
         let origin = if i % 2 == 0 { RP } else { OTHER };
         threads.push(std::thread::spawn(move || {
             let response = client
-                .send(&post("/v1/authenticate", origin, json!({ "challengeNonce": NONCE })))
+                .send(&post(
+                    "/v1/authenticate",
+                    origin,
+                    json!({ "challengeNonce": NONCE }),
+                ))
                 .unwrap();
             (origin, response)
         }));
@@ -548,7 +642,9 @@ fn twenty_concurrent_requests_from_two_origins_are_serialized() {
     for t in threads {
         let (origin, response) = t.join().unwrap();
         if response.status == 200 {
-            validator(&s, origin).validate(&response.body, NONCE).unwrap();
+            validator(&s, origin)
+                .validate(&response.body, NONCE)
+                .unwrap();
             ok += 1;
         } else {
             let c = code(&response);
@@ -565,7 +661,12 @@ fn twenty_concurrent_requests_from_two_origins_are_serialized() {
         .agent
         .prompts()
         .iter()
-        .map(|p| (p["start_ms"].as_u64().unwrap(), p["end_ms"].as_u64().unwrap()))
+        .map(|p| {
+            (
+                p["start_ms"].as_u64().unwrap(),
+                p["end_ms"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(spans.len(), ok, "one dialog per successful request");
     spans.sort_unstable();
@@ -583,7 +684,11 @@ fn a_client_that_disconnects_cancels_its_queued_work() {
         let client = client.clone();
         std::thread::spawn(move || {
             client
-                .send(&post("/v1/authenticate", RP, json!({ "challengeNonce": NONCE })))
+                .send(&post(
+                    "/v1/authenticate",
+                    RP,
+                    json!({ "challengeNonce": NONCE }),
+                ))
                 .unwrap()
         })
     };
@@ -642,7 +747,10 @@ fn sign_checks_the_certificate_and_returns_a_verifiable_signature() {
     let r = openssl::bn::BigNum::from_slice(&raw[..32]).unwrap();
     let sv = openssl::bn::BigNum::from_slice(&raw[32..]).unwrap();
     let sig = openssl::ecdsa::EcdsaSig::from_private_components(r, sv).unwrap();
-    assert!(sig.verify(&digest, &key).unwrap(), "signature does not verify");
+    assert!(
+        sig.verify(&digest, &key).unwrap(),
+        "signature does not verify"
+    );
     // Another certificate: refused before any PIN dialog.
     let other_cert = B64.encode(s.root_pem.clone());
     let mismatch = client
@@ -691,11 +799,21 @@ fn identity_returns_chosen_fields_photo_and_sod_result() {
     let with_address = s
         .agent
         .client()
-        .send(&post("/v1/identity", RP, json!({ "fields": ["surname"], "address": true })))
+        .send(&post(
+            "/v1/identity",
+            RP,
+            json!({ "fields": ["surname"], "address": true }),
+        ))
         .unwrap();
     assert_eq!(with_address.status, 200, "{}", with_address.text());
     assert!(with_address.json()["address"].is_object());
-    assert!(s.agent.prompts()[0]["desc"].as_str().unwrap().to_lowercase().contains("address"));
+    assert!(
+        s.agent.prompts()[0]["desc"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("address")
+    );
 }
 
 #[test]
@@ -709,13 +827,18 @@ fn openapi_document_is_served_and_sigterm_stops_the_agent() {
     assert_eq!(response.status, 200);
     let served = response.json();
     let file: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/bridge-openapi.json"))
-            .unwrap(),
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/bridge-openapi.json"
+        ))
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(served, file);
     let Setup { agent, .. } = s;
-    let status = agent.terminate(Duration::from_secs(10)).expect("stopped in time");
+    let status = agent
+        .terminate(Duration::from_secs(10))
+        .expect("stopped in time");
     assert!(status.success(), "{status}");
 }
 
@@ -779,7 +902,10 @@ fn emrtd_read_result_reverifies_on_the_server_with_aa_bound_to_origin_and_nonce(
     let validator = EmrtdValidator::new(csca_store(), RP).unwrap();
     let document = validator.validate(&result, NONCE, now).unwrap();
     assert!(document.active_authentication);
-    assert_eq!(document.document.document_number, Profile::Pace.document().document_number);
+    assert_eq!(
+        document.document.document_number,
+        Profile::Pace.document().document_number
+    );
     // The chip's signature is bound to this site and this nonce.
     let other_site = EmrtdValidator::new(csca_store(), OTHER).unwrap();
     assert!(other_site.validate(&result, NONCE, now).is_err());
@@ -808,7 +934,10 @@ fn emrtd_clone_fails_active_authentication_on_the_server() {
         return;
     };
     let d = Profile::Clone.document();
-    let mrz = format!("{} {} {}", d.document_number, d.date_of_birth, d.date_of_expiry);
+    let mrz = format!(
+        "{} {} {}",
+        d.document_number, d.date_of_birth, d.date_of_expiry
+    );
     let response = agent
         .client()
         .send(&post(
@@ -820,11 +949,39 @@ fn emrtd_clone_fails_active_authentication_on_the_server() {
     assert_eq!(response.status, 200, "{}", response.text());
     let result = EmrtdResult::parse(&response.body).unwrap();
     assert!(
-        matches!(result.checks.active, eid_protocols::webeid::AgentCheck::Failed { .. }),
+        matches!(
+            result.checks.active,
+            eid_protocols::webeid::AgentCheck::Failed { .. }
+        ),
         "the agent's own check: {:?}",
         result.checks.active
     );
     let validator = EmrtdValidator::new(csca_store(), RP).unwrap();
     let refused = validator.validate(&result, NONCE, time::OffsetDateTime::now_utc());
     assert!(refused.is_err(), "a cloned chip passed: {refused:?}");
+}
+
+/// HTTP/2 (Chromium's choice over TLS) carries the host as `:authority`: checked the same way.
+#[test]
+fn http2_requests_pass_the_same_host_and_origin_checks() {
+    let s = setup_or_skip!(false, allow_rp());
+    let ca = s.agent.dir.join("config/tls/ca.pem");
+    let url = format!("https://127.0.0.1:{}/v1/status", s.agent.port);
+    let curl = |extra: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "--http2", "--cacert"])
+            .arg(&ca)
+            .args(["-w", "\n%{http_version} %{http_code}"])
+            .args(extra)
+            .arg(&url)
+            .output()
+            .expect("curl (scripts/setup.sh installs it)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ok = curl(&["-H", &format!("Origin: {RP}")]);
+    assert!(ok.ends_with("2 200"), "{ok}");
+    assert!(ok.contains("\"allowed\":true"), "{ok}");
+    let rebinding = curl(&["-H", "Host: evil.example", "-H", &format!("Origin: {RP}")]);
+    assert!(rebinding.ends_with("2 421"), "{rebinding}");
+    assert!(rebinding.contains("host-not-allowed"), "{rebinding}");
 }

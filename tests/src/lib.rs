@@ -433,7 +433,10 @@ pub mod bins {
                 build.arg("--release");
             }
             let status = build.status().unwrap();
-            assert!(status.success(), "cargo build -p {package} --bin {name} failed");
+            assert!(
+                status.success(),
+                "cargo build -p {package} --bin {name} failed"
+            );
         }
         assert!(path.exists(), "{} was not built", path.display());
         path
@@ -556,11 +559,14 @@ pub mod agent {
                 if let Some(status) = agent.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
                     panic!("the agent exited ({status}):\n{}", agent.log());
                 }
-                assert!(Instant::now() < deadline, "the agent never listened:\n{}", agent.log());
+                assert!(
+                    Instant::now() < deadline,
+                    "the agent never listened:\n{}",
+                    agent.log()
+                );
                 std::thread::sleep(Duration::from_millis(20));
             }
-            agent.ca_pem =
-                std::fs::read_to_string(config_dir.join("tls").join("ca.pem")).unwrap();
+            agent.ca_pem = std::fs::read_to_string(config_dir.join("tls").join("ca.pem")).unwrap();
             agent
         }
 

@@ -25,7 +25,11 @@ pub(super) fn build(report: &EmrtdReport, wanted: &[u8]) -> EmrtdResult {
             method: AccessMethod::Pace,
             detail: format!(
                 "PACE {oid} with the {password}{}",
-                if *chip_authenticated { ", chip authenticated (CAM)" } else { "" }
+                if *chip_authenticated {
+                    ", chip authenticated (CAM)"
+                } else {
+                    ""
+                }
             ),
         },
         CardAccess::Bac => AccessInfo {
@@ -67,6 +71,9 @@ pub(super) fn build(report: &EmrtdReport, wanted: &[u8]) -> EmrtdResult {
     result.checks.passive = (&passive).into();
     result.checks.chip = (&report.chip_authentication).into();
     result.checks.active = (&report.active_authentication).into();
-    result.document = report.dg1.as_ref().map(|dg1| DocumentFields::from_mrz(&dg1.mrz));
+    result.document = report
+        .dg1
+        .as_ref()
+        .map(|dg1| DocumentFields::from_mrz(&dg1.mrz));
     result
 }

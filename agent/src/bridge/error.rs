@@ -133,16 +133,8 @@ pub const CODES: &[(&str, u16, &str)] = &[
         504,
         "The operation took too long (card or user); try again.",
     ),
-    (
-        "no-reader",
-        409,
-        "Connect a smart card reader.",
-    ),
-    (
-        "no-card",
-        409,
-        "Insert the card in the reader, chip first.",
-    ),
+    ("no-reader", 409, "Connect a smart card reader."),
+    ("no-card", 409, "Insert the card in the reader, chip first."),
     (
         "card-removed",
         409,
@@ -305,9 +297,10 @@ impl From<PromptError> for ApiError {
     fn from(error: PromptError) -> Self {
         match error {
             PromptError::Cancelled => ApiError::new("user-cancelled", "the user closed the dialog"),
-            PromptError::Timeout => {
-                ApiError::new("prompt-timeout", "the user did not answer the dialog in time")
-            }
+            PromptError::Timeout => ApiError::new(
+                "prompt-timeout",
+                "the user did not answer the dialog in time",
+            ),
             PromptError::Aborted => ApiError::new(
                 "operation-timeout",
                 "the request ended (client gone or timeout) while the dialog was open",

@@ -10,8 +10,8 @@
 //!
 //! The bridge calls workflows (`crate::workflows`); it does not contain them.
 
-pub mod error;
 mod emrtd_result;
+pub mod error;
 pub mod policy;
 pub mod readers;
 pub mod routes;
@@ -110,7 +110,9 @@ pub struct Bridge {
 
 impl std::fmt::Debug for Bridge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bridge").field("port", &self.shared.port).finish()
+        f.debug_struct("Bridge")
+            .field("port", &self.shared.port)
+            .finish()
     }
 }
 

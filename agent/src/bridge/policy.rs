@@ -41,31 +41,44 @@ impl Caller {
 }
 
 /// `Host` must name the loopback interface with our port: a page on a DNS name that its owner
-/// re-points to 127.0.0.1 (DNS rebinding) sends its own name here and is refused.
-pub fn check_host(headers: &HeaderMap, port: u16) -> Result<(), ApiError> {
+/// re-points to 127.0.0.1 (DNS rebinding) sends its own name here and is refused. HTTP/2
+/// carries the name as the `:authority` pseudo-header (`authority`, from the request URI)
+/// instead of, or besides, `Host`; when both are present they must agree.
+pub fn check_host(headers: &HeaderMap, authority: Option<&str>, port: u16) -> Result<(), ApiError> {
     let refuse = |why: &str| ApiError::new("host-not-allowed", why.to_owned());
     let mut values = headers.get_all(http::header::HOST).iter();
-    let host = values.next().ok_or_else(|| refuse("no Host header"))?;
+    let host = values.next();
     if values.next().is_some() {
         return Err(refuse("more than one Host header"));
     }
     let host = host
-        .to_str()
-        .map_err(|_| refuse("the Host header is not text"))?;
-    if host.len() > MAX_HEADER {
+        .map(|h| {
+            h.to_str()
+                .map_err(|_| refuse("the Host header is not text"))
+        })
+        .transpose()?;
+    let name = match (host, authority) {
+        (Some(h), Some(a)) if !h.eq_ignore_ascii_case(a) => {
+            return Err(refuse("Host and :authority differ"));
+        }
+        (Some(h), _) => h,
+        (None, Some(a)) => a,
+        (None, None) => return Err(refuse("no Host header")),
+    };
+    if name.len() > MAX_HEADER {
         return Err(refuse("the Host header is too long"));
     }
-    let host = host.to_ascii_lowercase();
+    let name = name.to_ascii_lowercase();
     let allowed = [
         format!("127.0.0.1:{port}"),
         format!("localhost:{port}"),
         format!("[::1]:{port}"),
     ];
-    if allowed.contains(&host) {
+    if allowed.contains(&name) {
         Ok(())
     } else {
         Err(refuse(&format!(
-            "Host {host:?} is not the agent's loopback address"
+            "Host {name:?} is not the agent's loopback address"
         )))
     }
 }
@@ -90,12 +103,8 @@ pub fn check_origin(headers: &HeaderMap, dev_mode: bool) -> Result<Caller, ApiEr
     if raw == "null" {
         return Err(invalid("opaque origin (null)".into()));
     }
-    let insecure = |what: &str| {
-        ApiError::new(
-            "origin-insecure",
-            format!("{what} is not an https origin"),
-        )
-    };
+    let insecure =
+        |what: &str| ApiError::new("origin-insecure", format!("{what} is not an https origin"));
     let origin = match parse_origin(raw) {
         Ok(origin) => origin,
         Err(OriginError::Scheme(scheme)) if scheme == "http" => return Err(insecure(raw)),
@@ -118,7 +127,10 @@ pub fn check_origin(headers: &HeaderMap, dev_mode: bool) -> Result<Caller, ApiEr
 
 /// The headers of a CORS preflight answer for an accepted `origin`, or an error when the
 /// preflight asks for something the API does not use.
-pub fn preflight(headers: &HeaderMap, origin: &str) -> Result<Vec<(&'static str, String)>, ApiError> {
+pub fn preflight(
+    headers: &HeaderMap,
+    origin: &str,
+) -> Result<Vec<(&'static str, String)>, ApiError> {
     let method = headers
         .get("access-control-request-method")
         .and_then(|v| v.to_str().ok())
@@ -190,7 +202,8 @@ impl PinRateLimit {
         }
         let burst = f64::from(self.burst);
         let entry = buckets.entry(origin.to_owned()).or_insert((burst, now));
-        let refill = now.saturating_duration_since(entry.1).as_secs_f64() / self.period.as_secs_f64();
+        let refill =
+            now.saturating_duration_since(entry.1).as_secs_f64() / self.period.as_secs_f64();
         let tokens = (entry.0 + refill).min(burst);
         if tokens >= 1.0 {
             *entry = (tokens - 1.0, now);
@@ -223,8 +236,16 @@ mod tests {
 
     #[test]
     fn host_must_be_loopback_with_our_port() {
-        for ok in ["127.0.0.1:24180", "localhost:24180", "LOCALHOST:24180", "[::1]:24180"] {
-            assert!(check_host(&headers(&[("host", ok)]), 24180).is_ok(), "{ok}");
+        for ok in [
+            "127.0.0.1:24180",
+            "localhost:24180",
+            "LOCALHOST:24180",
+            "[::1]:24180",
+        ] {
+            assert!(
+                check_host(&headers(&[("host", ok)]), None, 24180).is_ok(),
+                "{ok}"
+            );
         }
         for bad in [
             "evil.example",
@@ -234,20 +255,33 @@ mod tests {
             "localhost.evil.example:24180",
             "127.0.0.2:24180",
         ] {
-            let e = check_host(&headers(&[("host", bad)]), 24180).unwrap_err();
+            let e = check_host(&headers(&[("host", bad)]), None, 24180).unwrap_err();
             assert_eq!(e.code, "host-not-allowed", "{bad}");
         }
-        assert!(check_host(&HeaderMap::new(), 24180).is_err());
+        assert!(check_host(&HeaderMap::new(), None, 24180).is_err());
         let two = headers(&[("host", "127.0.0.1:24180"), ("host", "evil.example")]);
-        assert!(check_host(&two, 24180).is_err());
+        assert!(check_host(&two, None, 24180).is_err());
+        // HTTP/2: the authority alone, or both agreeing.
+        assert!(check_host(&HeaderMap::new(), Some("127.0.0.1:24180"), 24180).is_ok());
+        assert!(check_host(&HeaderMap::new(), Some("evil.example:24180"), 24180).is_err());
+        let h = headers(&[("host", "127.0.0.1:24180")]);
+        assert!(check_host(&h, Some("127.0.0.1:24180"), 24180).is_ok());
+        assert!(check_host(&h, Some("evil.example"), 24180).is_err());
     }
 
     #[test]
     fn origins_are_classified() {
         let page = check_origin(&headers(&[("origin", "https://rp.example")]), false).unwrap();
         assert_eq!(page, Caller::Page("https://rp.example".into()));
-        assert_eq!(check_origin(&HeaderMap::new(), false).unwrap(), Caller::Local);
-        let code = |o: &str, dev| check_origin(&headers(&[("origin", o)]), dev).unwrap_err().code;
+        assert_eq!(
+            check_origin(&HeaderMap::new(), false).unwrap(),
+            Caller::Local
+        );
+        let code = |o: &str, dev| {
+            check_origin(&headers(&[("origin", o)]), dev)
+                .unwrap_err()
+                .code
+        };
         assert_eq!(code("null", false), "origin-invalid");
         assert_eq!(code("https://rp.example/path", false), "origin-invalid");
         assert_eq!(code("HTTPS://RP.EXAMPLE", false), "origin-invalid");
@@ -285,7 +319,14 @@ mod tests {
         let e = limit.take("https://a.example", t0).unwrap_err();
         assert_eq!(e.code, "rate-limited");
         assert!(e.retry_after_seconds.unwrap() >= 59);
-        assert!(limit.take("https://b.example", t0).is_ok(), "other origins unaffected");
-        assert!(limit.take("https://a.example", t0 + Duration::from_secs(61)).is_ok());
+        assert!(
+            limit.take("https://b.example", t0).is_ok(),
+            "other origins unaffected"
+        );
+        assert!(
+            limit
+                .take("https://a.example", t0 + Duration::from_secs(61))
+                .is_ok()
+        );
     }
 }

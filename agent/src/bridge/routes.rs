@@ -77,116 +77,128 @@ pub fn routes(
         .and(warp::post())
         .and(with_shared.clone())
         .and(caller)
-        .and(body.clone())
-        .and_then(|shared: Arc<Shared>, caller: Caller, ct: Option<String>, body: Bytes| async move {
-            let request: CertificateRequest = parse(ct, &body)?;
-            let kind = match request.kind {
-                CertificateType::Authentication => CertKind::Authentication,
-                CertificateType::Signing => CertKind::Signature,
-            };
-            card_operation(&shared, &caller, Operation::Certificate(kind)).await
-        });
+        .and(body)
+        .and_then(
+            |shared: Arc<Shared>, caller: Caller, ct: Option<String>, body: Bytes| async move {
+                let request: CertificateRequest = parse(ct, &body)?;
+                let kind = match request.kind {
+                    CertificateType::Authentication => CertKind::Authentication,
+                    CertificateType::Signing => CertKind::Signature,
+                };
+                card_operation(&shared, &caller, Operation::Certificate(kind)).await
+            },
+        );
 
     let authenticate = warp::path!("v1" / "authenticate")
         .and(warp::post())
         .and(with_shared.clone())
         .and(caller)
-        .and(body.clone())
-        .and_then(|shared: Arc<Shared>, caller: Caller, ct: Option<String>, body: Bytes| async move {
-            let request: AuthenticateRequest = parse(ct, &body)?;
-            check_nonce(&request.challenge_nonce)?;
-            let operation = Operation::Authenticate {
-                nonce: request.challenge_nonce,
-            };
-            card_operation(&shared, &caller, operation).await
-        });
+        .and(body)
+        .and_then(
+            |shared: Arc<Shared>, caller: Caller, ct: Option<String>, body: Bytes| async move {
+                let request: AuthenticateRequest = parse(ct, &body)?;
+                check_nonce(&request.challenge_nonce)?;
+                let operation = Operation::Authenticate {
+                    nonce: request.challenge_nonce,
+                };
+                card_operation(&shared, &caller, operation).await
+            },
+        );
 
     let sign = warp::path!("v1" / "sign")
         .and(warp::post())
         .and(with_shared.clone())
         .and(caller)
-        .and(body.clone())
-        .and_then(|shared: Arc<Shared>, caller: Caller, ct: Option<String>, body: Bytes| async move {
-            let request: SignRequest = parse(ct, &body)?;
-            let certificate = B64
-                .decode(request.certificate.as_bytes())
-                .map_err(|_| refuse(ApiError::bad_request("certificate is not base64")))?;
-            let digest = B64
-                .decode(request.hash.as_bytes())
-                .map_err(|_| refuse(ApiError::bad_request("hash is not base64")))?;
-            let hash = workflows::parse_hash(&request.hash_function).ok_or_else(|| {
-                refuse(ApiError::bad_request(format!(
-                    "hashFunction {:?}: use SHA-256, SHA-384 or SHA-512",
-                    request.hash_function
-                )))
-            })?;
-            if digest.len() != hash.digest_len() {
-                return Err(refuse(ApiError::bad_request(format!(
-                    "hash has {} bytes; {} has {}",
-                    digest.len(),
-                    request.hash_function,
-                    hash.digest_len()
-                ))));
-            }
-            let operation = Operation::Sign {
-                certificate,
-                hash,
-                digest,
-            };
-            card_operation(&shared, &caller, operation).await
-        });
+        .and(body)
+        .and_then(
+            |shared: Arc<Shared>, caller: Caller, ct: Option<String>, body: Bytes| async move {
+                let request: SignRequest = parse(ct, &body)?;
+                let certificate = B64
+                    .decode(request.certificate.as_bytes())
+                    .map_err(|_| refuse(ApiError::bad_request("certificate is not base64")))?;
+                let digest = B64
+                    .decode(request.hash.as_bytes())
+                    .map_err(|_| refuse(ApiError::bad_request("hash is not base64")))?;
+                let hash = workflows::parse_hash(&request.hash_function).ok_or_else(|| {
+                    refuse(ApiError::bad_request(format!(
+                        "hashFunction {:?}: use SHA-256, SHA-384 or SHA-512",
+                        request.hash_function
+                    )))
+                })?;
+                if digest.len() != hash.digest_len() {
+                    return Err(refuse(ApiError::bad_request(format!(
+                        "hash has {} bytes; {} has {}",
+                        digest.len(),
+                        request.hash_function,
+                        hash.digest_len()
+                    ))));
+                }
+                let operation = Operation::Sign {
+                    certificate,
+                    hash,
+                    digest,
+                };
+                card_operation(&shared, &caller, operation).await
+            },
+        );
 
     let identity = warp::path!("v1" / "identity")
         .and(warp::post())
         .and(with_shared.clone())
         .and(caller)
-        .and(body.clone())
-        .and_then(|shared: Arc<Shared>, caller: Caller, ct: Option<String>, body: Bytes| async move {
-            let request: IdentityRequest = parse(ct, &body)?;
-            if let Some(fields) = &request.fields
-                && (fields.len() > 64 || fields.iter().any(|f| f.len() > 64))
-            {
-                return Err(refuse(ApiError::bad_request("too many or too long field names")));
-            }
-            let operation = Operation::Identity {
-                fields: request.fields,
-                photo: request.photo,
-                address: request.address,
-            };
-            card_operation(&shared, &caller, operation).await
-        });
+        .and(body)
+        .and_then(
+            |shared: Arc<Shared>, caller: Caller, ct: Option<String>, body: Bytes| async move {
+                let request: IdentityRequest = parse(ct, &body)?;
+                if let Some(fields) = &request.fields
+                    && (fields.len() > 64 || fields.iter().any(|f| f.len() > 64))
+                {
+                    return Err(refuse(ApiError::bad_request(
+                        "too many or too long field names",
+                    )));
+                }
+                let operation = Operation::Identity {
+                    fields: request.fields,
+                    photo: request.photo,
+                    address: request.address,
+                };
+                card_operation(&shared, &caller, operation).await
+            },
+        );
 
     let emrtd = warp::path!("v1" / "emrtd" / "read")
         .and(warp::post())
         .and(with_shared.clone())
         .and(caller)
         .and(body)
-        .and_then(|shared: Arc<Shared>, caller: Caller, ct: Option<String>, body: Bytes| async move {
-            let request: EmrtdRequest = parse(ct, &body)?;
-            check_nonce(&request.challenge_nonce)?;
-            let key = match (&request.can, &request.mrz) {
-                (Some(can), None) => AccessKey::can(can),
-                (None, Some(mrz)) => AccessKey::parse_mrz(mrz),
-                _ => {
-                    return Err(refuse(ApiError::bad_request(
-                        "give exactly one of can and mrz",
-                    )));
+        .and_then(
+            |shared: Arc<Shared>, caller: Caller, ct: Option<String>, body: Bytes| async move {
+                let request: EmrtdRequest = parse(ct, &body)?;
+                check_nonce(&request.challenge_nonce)?;
+                let key = match (&request.can, &request.mrz) {
+                    (Some(can), None) => AccessKey::can(can),
+                    (None, Some(mrz)) => AccessKey::parse_mrz(mrz),
+                    _ => {
+                        return Err(refuse(ApiError::bad_request(
+                            "give exactly one of can and mrz",
+                        )));
+                    }
                 }
-            }
-            .map_err(|e| refuse(ApiError::bad_request(e.to_string())))?;
-            let mut data_groups = request.data_groups.unwrap_or_else(|| vec![1, 2]);
-            if data_groups.iter().any(|n| !(1..=16).contains(n)) || data_groups.len() > 16 {
-                return Err(refuse(ApiError::bad_request("data groups are 1 to 16")));
-            }
-            data_groups.sort_unstable();
-            data_groups.dedup();
-            let operation = Operation::Emrtd {
-                key,
-                data_groups,
-                nonce: request.challenge_nonce,
-            };
-            card_operation(&shared, &caller, operation).await
-        });
+                .map_err(|e| refuse(ApiError::bad_request(e.to_string())))?;
+                let mut data_groups = request.data_groups.unwrap_or_else(|| vec![1, 2]);
+                if data_groups.iter().any(|n| !(1..=16).contains(n)) || data_groups.len() > 16 {
+                    return Err(refuse(ApiError::bad_request("data groups are 1 to 16")));
+                }
+                data_groups.sort_unstable();
+                data_groups.dedup();
+                let operation = Operation::Emrtd {
+                    key,
+                    data_groups,
+                    nonce: request.challenge_nonce,
+                };
+                card_operation(&shared, &caller, operation).await
+            },
+        );
 
     status
         .or(openapi)
@@ -253,8 +265,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 }
 
 fn check_nonce(nonce: &str) -> Result<(), Rejection> {
-    webeid::check_nonce(nonce)
-        .map_err(|e| refuse(ApiError::new("nonce-invalid", e.to_string())))
+    webeid::check_nonce(nonce).map_err(|e| refuse(ApiError::new("nonce-invalid", e.to_string())))
 }
 
 async fn card_operation(
@@ -275,7 +286,12 @@ async fn card_operation(
 
 fn allowed(shared: &Shared, origin: &str) -> bool {
     crate::config::parse_origin(origin)
-        .map(|o| matches!(decide(&shared.policy, &shared.sites, &o), Decision::Allowed(_)))
+        .map(|o| {
+            matches!(
+                decide(&shared.policy, &shared.sites, &o),
+                Decision::Allowed(_)
+            )
+        })
         .unwrap_or(false)
 }
 

@@ -143,7 +143,11 @@ pub async fn serve(
 }
 
 /// The checks every request passes, then routing, then CORS on the answer.
-async fn handle<F, Fut>(shared: &Shared, mut request: Request<Incoming>, route: F) -> warp::reply::Response
+async fn handle<F, Fut>(
+    shared: &Shared,
+    mut request: Request<Incoming>,
+    route: F,
+) -> warp::reply::Response
 where
     F: FnOnce(Request<Incoming>) -> Fut,
     Fut: Future<Output = Result<warp::reply::Response, Infallible>>,
@@ -182,7 +186,10 @@ where
         );
     }
     headers.append(http::header::VARY, HeaderValue::from_static("Origin"));
-    headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
     headers.insert(
         http::header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -200,7 +207,8 @@ where
 
 /// Host, Origin and the administrator's deny list.
 fn admit(shared: &Shared, request: &Request<Incoming>) -> Result<Caller, ApiError> {
-    check_host(request.headers(), shared.port)?;
+    let authority = request.uri().authority().map(|a| a.as_str());
+    check_host(request.headers(), authority, shared.port)?;
     let caller = check_origin(request.headers(), shared.dev_mode)?;
     if let Caller::Page(origin) = &caller {
         let parsed = crate::config::parse_origin(origin)

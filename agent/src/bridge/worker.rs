@@ -202,8 +202,12 @@ fn worker(env: WorkerEnv, jobs: Receiver<Job>) {
         let started = Instant::now();
         let result = execute(&env, &mut context, &job);
         match &result {
-            Ok(_) => tracing::info!(origin = %job.origin, operation = job.operation.describe(), ms = started.elapsed().as_millis() as u64, "card operation done"),
-            Err(e) => tracing::info!(origin = %job.origin, operation = job.operation.describe(), code = e.code, ms = started.elapsed().as_millis() as u64, "card operation failed"),
+            Ok(_) => {
+                tracing::info!(origin = %job.origin, operation = job.operation.describe(), ms = started.elapsed().as_millis() as u64, "card operation done")
+            }
+            Err(e) => {
+                tracing::info!(origin = %job.origin, operation = job.operation.describe(), code = e.code, ms = started.elapsed().as_millis() as u64, "card operation failed")
+            }
         }
         if matches!(&result, Err(e) if e.code == "pcscd-not-running") {
             context = None;
@@ -257,10 +261,7 @@ fn execute(
     context: &mut Option<PcscContext>,
     job: &Job,
 ) -> Result<Value, ApiError> {
-    let context = match pcsc(context) {
-        Ok(c) => c,
-        Err(e) => return Err(e),
-    };
+    let context = pcsc(context)?;
     match &job.operation {
         Operation::Emrtd {
             key,
@@ -269,9 +270,7 @@ fn execute(
         } => read_emrtd(env, context, job, key, data_groups, nonce),
         _ => {
             let readers = readers_with_cards(env, context, &["pteid-cc1", "pteid-cc2"])?;
-            let mut last = ApiError::from(Error::UnsupportedCard {
-                atr: String::new(),
-            });
+            let mut last = ApiError::from(Error::UnsupportedCard { atr: String::new() });
             for reader in readers {
                 let mut transport = match context.connect(&reader) {
                     Ok(t) => t,
@@ -303,13 +302,9 @@ fn execute(
 
 /// Asks the user (unless the administrator or a remembered choice decides) whether `origin`
 /// may do `operation`.
-fn consent(
-    env: &WorkerEnv,
-    job: &Job,
-    holder: Option<&str>,
-) -> Result<(), ApiError> {
-    let origin = parse_origin(&job.origin)
-        .map_err(|e| ApiError::new("origin-invalid", e.to_string()))?;
+fn consent(env: &WorkerEnv, job: &Job, holder: Option<&str>) -> Result<(), ApiError> {
+    let origin =
+        parse_origin(&job.origin).map_err(|e| ApiError::new("origin-invalid", e.to_string()))?;
     match decide(&env.policy, &env.sites, &origin) {
         Decision::Denied(_) => Err(ApiError::new(
             "origin-denied",
@@ -385,8 +380,13 @@ fn citizen_card(
             }))
         }
         Operation::Authenticate { nonce } => {
-            let token =
-                workflows::authenticate(&mut card, &auth_certificate, &job.origin, nonce, &mut ask)?;
+            let token = workflows::authenticate(
+                &mut card,
+                &auth_certificate,
+                &job.origin,
+                nonce,
+                &mut ask,
+            )?;
             serde_json::to_value(token).map_err(|e| ApiError::internal(e.to_string()))
         }
         Operation::Sign {
