@@ -18,7 +18,8 @@
 //!
 //!   No script, or no line left: Cancel.
 //! - `EID_PINENTRY_LOG`: a file where each GETPIN and CONFIRM is appended as one JSON line:
-//!   `{"cmd","title","desc","prompt","error","ok","notok","cancel","timeout","action","pid","env"}`
+//!   `{"cmd","title","desc","prompt","error","ok","notok","cancel","timeout","action","pid",
+//!   "start_ms","env"}` (`start_ms`: when the dialog opened, Unix milliseconds)
 //!   (the texts as the user would see them, unescaped; `env`: the names of the variables the
 //!   program got), so tests can check what the user was shown.
 //! - `EID_PINENTRY_LEGACY=1`: behave like a pinentry older than 0.7.6: no SETNOTOK, and Cancel
@@ -252,6 +253,11 @@ fn log(verb: &str, texts: &BTreeMap<&'static str, String>, action: &str) {
     }
     record.insert("action".into(), action.into());
     record.insert("pid".into(), std::process::id().into());
+    // When the dialog opened (Unix milliseconds): tests check that dialogs never overlap.
+    let start_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    record.insert("start_ms".into(), start_ms.into());
     let mut env: Vec<String> = std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
         .collect();
