@@ -920,6 +920,25 @@ fn emrtd_read_result_reverifies_on_the_server_with_aa_bound_to_origin_and_nonce(
         ))
         .unwrap();
     assert_eq!(code(&wrong), "access-denied", "{}", wrong.text());
+    // No CAN from the page: the agent asks for it in its own dialog.
+    agent.answer(&[&format!("pin {can}")]);
+    let asked = agent
+        .client()
+        .send(&post(
+            "/v1/emrtd/read",
+            RP,
+            json!({ "challengeNonce": NONCE }),
+        ))
+        .unwrap();
+    assert_eq!(asked.status, 200, "{}", asked.text());
+    let prompts = agent.prompts();
+    assert_eq!(prompts.len(), 1, "{prompts:?}");
+    assert!(
+        prompts[0]["desc"].as_str().unwrap().contains(RP),
+        "{prompts:?}"
+    );
+    let result = EmrtdResult::parse(&asked.body).unwrap();
+    assert!(validator.validate(&result, NONCE, now).is_ok());
 }
 
 #[test]

@@ -175,15 +175,18 @@ pub fn routes(
             |shared: Arc<Shared>, caller: Caller, ct: Option<String>, body: Bytes| async move {
                 let request: EmrtdRequest = parse(ct, &body)?;
                 check_nonce(&request.challenge_nonce)?;
+                // Neither: the agent asks the CAN in its own dialog.
                 let key = match (&request.can, &request.mrz) {
-                    (Some(can), None) => AccessKey::can(can),
-                    (None, Some(mrz)) => AccessKey::parse_mrz(mrz),
-                    _ => {
+                    (Some(can), None) => Some(AccessKey::can(can)),
+                    (None, Some(mrz)) => Some(AccessKey::parse_mrz(mrz)),
+                    (None, None) => None,
+                    (Some(_), Some(_)) => {
                         return Err(refuse(ApiError::bad_request(
-                            "give exactly one of can and mrz",
+                            "give at most one of can and mrz",
                         )));
                     }
                 }
+                .transpose()
                 .map_err(|e| refuse(ApiError::bad_request(e.to_string())))?;
                 let mut data_groups = request.data_groups.unwrap_or_else(|| vec![1, 2]);
                 if data_groups.iter().any(|n| !(1..=16).contains(n)) || data_groups.len() > 16 {

@@ -27,7 +27,7 @@ use super::error::ApiError;
 use super::readers::Readers;
 use crate::config::{AdminPolicy, parse_origin};
 use crate::consent::{Decision, SiteStore, decide};
-use crate::prompt::{Cancel, Consent, ConsentRequest, PinRequest, Prompt};
+use crate::prompt::{CanRequest, Cancel, Consent, ConsentRequest, PinRequest, Prompt};
 use crate::workflows::{self, PinAsk};
 
 /// One card operation, as parsed from a request.
@@ -47,7 +47,8 @@ pub enum Operation {
         address: bool,
     },
     Emrtd {
-        key: AccessKey,
+        /// `None`: asked in the agent's dialog.
+        key: Option<AccessKey>,
         data_groups: Vec<u8>,
         nonce: String,
     },
@@ -457,7 +458,7 @@ fn read_emrtd(
     env: &WorkerEnv,
     context: &PcscContext,
     job: &Job,
-    key: &AccessKey,
+    key: &Option<AccessKey>,
     data_groups: &[u8],
     nonce: &str,
 ) -> Result<Value, ApiError> {
@@ -465,6 +466,22 @@ fn read_emrtd(
     if job.cancel.is_cancelled() {
         return Err(aborted());
     }
+    let asked;
+    let key = match key {
+        Some(key) => key,
+        None => {
+            let can = env.prompt.can(
+                &CanRequest {
+                    origin: &job.origin,
+                    operation: job.operation.describe(),
+                    error: None,
+                },
+                &job.cancel,
+            )?;
+            asked = AccessKey::can(&can).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            &asked
+        }
+    };
     let challenge = webeid::emrtd_aa_challenge(&job.origin, nonce);
     let readers = readers_with_cards(env, context, &["emrtd", "pteid-cc2-contactless"])?;
     let mut last: Option<ApiError> = None;
