@@ -45,14 +45,24 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("EID_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    // Logs go to stderr: `EID_LOG` filters them (default: warnings; `run` also logs each request
+    // and card operation), `EID_LOG_FORMAT=json` makes them one JSON object per line. They never
+    // carry a PIN, a CAN or an APDU's data (APDUs: header, length and status word only).
+    let default_filter = match cli.command {
+        Command::Run(_) => "warn,eid_agent=info",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EID_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("EID_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let (result, json) = match cli.command {
         Command::Readers { json } => (readers(json), json),
         Command::Monitor { json } => (watch(json, false), json),

@@ -107,8 +107,9 @@ pub fn holder_name(certificate: &CardCertificate) -> Option<String> {
     cn.as_str().ok().map(str::to_owned)
 }
 
-/// Asks for `pin` through `ask` (after reading the tries left, which costs no try) and verifies
-/// it once. A wrong PIN is returned as `WrongPin { retries_left }`, never retried.
+/// Verifies `pin` once: on the reader's keypad when it has one (the digits never reach the
+/// agent), otherwise asked through `ask` after reading the tries left (which costs no try). A
+/// wrong PIN is returned as `WrongPin { retries_left }`, never retried.
 pub fn verify_pin<E: From<Error>>(
     card: &mut PteidCard<'_>,
     pin: PinRef,
@@ -119,6 +120,17 @@ pub fn verify_pin<E: From<Error>>(
         PinStatus::Verified => None,
         PinStatus::NotVerified { tries_left } => Some(tries_left),
     };
+    if card.reader_has_pinpad() {
+        tracing::info!(pin = pin.name(), "PIN entry on the reader's keypad");
+        match card.verify_pin_on_reader(pin) {
+            // The connection cannot drive the pinpad (refused before the card saw anything):
+            // the agent's dialog instead.
+            Err(Error::NotSupported(why)) => {
+                tracing::info!(why, "keypad not usable; asking in the agent's dialog");
+            }
+            outcome => return outcome.map_err(E::from),
+        }
+    }
     let value = ask(&PinAsk { pin, retries_left })?;
     card.verify_pin(pin, &value)?;
     Ok(())

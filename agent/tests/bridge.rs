@@ -127,7 +127,12 @@ macro_rules! setup_or_skip {
 #[test]
 fn allowed_origin_authenticates_and_the_token_validates() {
     for cc1 in [false, true] {
-        let s = setup_or_skip!(cc1, allow_rp());
+        // Everything logged, down to each APDU.
+        let options = AgentOptions {
+            log_filter: Some("trace".into()),
+            ..allow_rp()
+        };
+        let s = setup_or_skip!(cc1, options);
         s.agent.answer(&["pin 1111"]);
         let client = s.agent.client();
         let response = client
@@ -188,7 +193,11 @@ fn allowed_origin_authenticates_and_the_token_validates() {
         let desc = prompts[0]["desc"].as_str().unwrap();
         assert!(desc.contains(RP), "{desc}");
         assert!(desc.contains('3'), "tries left shown: {desc}");
-        assert!(!s.agent.log().contains("1111"), "PIN in the log");
+        let log = s.agent.log();
+        assert!(log.contains("apdu"), "trace logs APDUs");
+        for pin in ["1111", "31313131", "31 31 31 31"] {
+            assert!(!log.contains(pin), "PIN in the log ({pin})");
+        }
     }
 }
 
@@ -779,7 +788,7 @@ fn identity_returns_chosen_fields_photo_and_sod_result() {
         .send(&post(
             "/v1/identity",
             RP,
-            json!({ "fields": ["surname", "given_names", "civilian_id"], "photo": true }),
+            json!({ "fields": ["surname", "givenNames", "civilianId"], "photo": true }),
         ))
         .unwrap();
     assert_eq!(response.status, 200, "{}", response.text());

@@ -7,6 +7,7 @@ mod error;
 pub mod image;
 pub mod monitor;
 pub mod pcsc_transport;
+pub mod pinpad;
 pub mod pteid;
 pub mod secure;
 pub mod session;

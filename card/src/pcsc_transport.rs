@@ -15,11 +15,8 @@ use pcsc::{Attribute, Card, Context, Disposition, Protocols, Scope, ShareMode};
 use crate::Error;
 use crate::transport::{Interface, PinpadFeatures, ReaderCapabilities, Transport};
 
-/// PC/SC part 10 `CM_IOCTL_GET_FEATURE_REQUEST`, as pcsc-lite numbers control codes.
-const CM_IOCTL_GET_FEATURE_REQUEST: u32 = 0x4200_0000 + 3400;
-/// PC/SC part 10 feature tags.
-const FEATURE_VERIFY_PIN_DIRECT: u8 = 0x06;
-const FEATURE_MODIFY_PIN_DIRECT: u8 = 0x07;
+/// The largest answer to a control code accepted (feature lists, pinpad status words).
+const CONTROL_ANSWER_MAX: usize = 1024;
 /// pcsc-lite's largest extended APDU buffer (4 + 3 + 65 536 + 2 + 3).
 const PCSC_MAX_EXTENDED: usize = pcsc::MAX_BUFFER_SIZE_EXTENDED;
 
@@ -307,6 +304,18 @@ impl Transport for PcscTransport {
         self.atr = current_atr(&self.card)?;
         Ok(())
     }
+
+    fn control(&mut self, code: u32, input: &[u8]) -> Result<Vec<u8>, Error> {
+        control_on(&self.card, code, input)
+    }
+}
+
+/// `SCardControl` on a connection that was working.
+fn control_on(card: &Card, code: u32, input: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut answer = [0u8; CONTROL_ANSWER_MAX];
+    card.control(code.into(), input, &mut answer)
+        .map(<[u8]>::to_vec)
+        .map_err(connected_error)
 }
 
 /// `SCardReconnect`'s initialization: reset the card, or acknowledge a reset and leave it.
@@ -368,6 +377,9 @@ impl Transport for PcscTransaction<'_> {
         *self.atr = current_atr(&self.transaction)?;
         Ok(())
     }
+    fn control(&mut self, code: u32, input: &[u8]) -> Result<Vec<u8>, Error> {
+        control_on(&self.transaction, code, input)
+    }
 }
 
 /// Reader capabilities from what PC/SC exposes: the pinpad features (part 10), the maximum
@@ -407,56 +419,23 @@ fn query_capabilities(card: &Card, reader: &str) -> ReaderCapabilities {
     caps
 }
 
-/// PC/SC part 10 §2.2: the feature list is TLV (tag, length 4, big-endian control code).
+/// PC/SC part 10 §2.2: the reader's feature list ([`crate::pinpad::FeatureList`]). A reader
+/// without the control code, or with a malformed list, has no pinpad as far as we are concerned.
 fn pinpad_features(card: &Card) -> PinpadFeatures {
-    let mut buf = [0u8; 256];
-    let Ok(list) = card.control(CM_IOCTL_GET_FEATURE_REQUEST.into(), &[], &mut buf) else {
+    let mut buf = [0u8; crate::pinpad::MAX_FEATURE_LIST];
+    let Ok(list) = card.control(crate::pinpad::GET_FEATURE_REQUEST.into(), &[], &mut buf) else {
         return PinpadFeatures::default();
     };
-    parse_feature_list(list)
-}
-
-pub(crate) fn parse_feature_list(mut list: &[u8]) -> PinpadFeatures {
-    let mut features = PinpadFeatures::default();
-    while let Some((&[tag, len], rest)) = list.split_first_chunk::<2>() {
-        let Some(value) = rest.get(..usize::from(len)) else {
-            break;
-        };
-        if let Ok(code) = <[u8; 4]>::try_from(value) {
-            let code = u32::from_be_bytes(code);
-            match tag {
-                FEATURE_VERIFY_PIN_DIRECT => features.verify_pin_direct = Some(code),
-                FEATURE_MODIFY_PIN_DIRECT => features.modify_pin_direct = Some(code),
-                _ => {}
-            }
+    match crate::pinpad::FeatureList::parse(list) {
+        Ok(list) => list.pinpad_features(),
+        Err(e) => {
+            tracing::warn!(error = %e, "ignoring the reader's malformed PC/SC part 10 feature list");
+            PinpadFeatures::default()
         }
-        list = rest.get(usize::from(len)..).unwrap_or_default();
     }
-    features
 }
 
 /// The PnP notification pseudo-reader name.
 pub(crate) fn pnp_notification() -> &'static CStr {
     pcsc::PNP_NOTIFICATION()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn feature_list_finds_pinpad_codes_and_ignores_junk() {
-        let list = hex::decode("06044233000607044233000712").unwrap();
-        let f = parse_feature_list(&list);
-        assert_eq!(f.verify_pin_direct, Some(0x4233_0006));
-        assert_eq!(f.modify_pin_direct, Some(0x4233_0007));
-        assert_eq!(
-            parse_feature_list(&[0x06, 0x09, 1]),
-            PinpadFeatures::default()
-        );
-        assert_eq!(
-            parse_feature_list(&[0x06, 0x02, 1, 2]),
-            PinpadFeatures::default()
-        );
-    }
 }

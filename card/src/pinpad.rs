@@ -18,7 +18,7 @@ use eid_protocols::Status;
 use eid_protocols::apdu::Header;
 
 use crate::Error;
-use crate::transport::PinpadFeatures;
+use crate::transport::{PinpadFeatures, Transport};
 
 /// `SCARD_CTL_CODE(code)` as pcsc-lite (Linux, BSD) and macOS number control codes.
 pub const fn pcsclite_ctl_code(code: u32) -> u32 {
@@ -351,6 +351,18 @@ pub fn verify_pin_direct_with(
     let structure = request.encode()?;
     let answer = control(code, &structure)?;
     VerifyAnswer::parse(&answer)?.into_result(request.apdu_header())
+}
+
+/// [`verify_pin_direct_with`] through `transport`'s reader (its capabilities and
+/// [`Transport::control`]). Call it inside a transaction, after selecting the PIN's application.
+pub fn verify_pin_direct(
+    transport: &mut dyn Transport,
+    request: &VerifyPinDirect,
+) -> Result<(), Error> {
+    let features = transport.capabilities().pinpad;
+    verify_pin_direct_with(features, request, |code, input| {
+        transport.control(code, input)
+    })
 }
 
 #[cfg(test)]

@@ -98,6 +98,14 @@ pub trait Transport: Send {
     /// Re-establishes the connection after [`Error::CardReset`] (or to reset the card when
     /// `reset` is true). Everything the card held for us (selection, PIN state, SM keys) is gone.
     fn reconnect(&mut self, reset: bool) -> Result<(), Error>;
+
+    /// Sends a control code to the reader (`SCardControl`): PC/SC part 10 feature requests and
+    /// PIN entry on the reader's keypad ([`crate::pinpad`]). Transports without a reader to
+    /// talk to answer [`Error::NotSupported`].
+    fn control(&mut self, code: u32, input: &[u8]) -> Result<Vec<u8>, Error> {
+        let _ = (code, input);
+        Err(Error::NotSupported("reader control codes"))
+    }
 }
 
 /// A transaction handle for transports without a transaction concept of their own (in-process
@@ -128,5 +136,8 @@ impl Transport for Reborrow<'_> {
     }
     fn reconnect(&mut self, reset: bool) -> Result<(), Error> {
         self.0.reconnect(reset)
+    }
+    fn control(&mut self, code: u32, input: &[u8]) -> Result<Vec<u8>, Error> {
+        self.0.control(code, input)
     }
 }

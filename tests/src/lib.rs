@@ -468,6 +468,8 @@ pub mod agent {
         pub dev: bool,
         /// Extra lines for agent.toml (e.g. `pin_rate_burst = 100`).
         pub agent_toml: String,
+        /// `EID_LOG` (default `info,eid_card=debug`).
+        pub log_filter: Option<String>,
     }
 
     /// The agent process; killed on drop.
@@ -531,7 +533,13 @@ pub mod agent {
                 .arg(&pinentry)
                 .env("EID_PINENTRY_SCRIPT", &script)
                 .env("EID_PINENTRY_LOG", &prompt_log)
-                .env("EID_LOG", "info,eid_card=debug")
+                .env(
+                    "EID_LOG",
+                    options
+                        .log_filter
+                        .as_deref()
+                        .unwrap_or("info,eid_card=debug"),
+                )
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&stderr).unwrap());

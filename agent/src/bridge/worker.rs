@@ -411,8 +411,9 @@ fn citizen_card(
             address,
         } => {
             let identity = card.read_identity()?;
-            let mut value =
-                serde_json::to_value(&identity).map_err(|e| ApiError::internal(e.to_string()))?;
+            let mut value = camel_case_keys(
+                serde_json::to_value(&identity).map_err(|e| ApiError::internal(e.to_string()))?,
+            );
             if let (Some(fields), Some(map)) = (fields, value.as_object_mut()) {
                 if let Some(unknown) = fields.iter().find(|f| !map.contains_key(f.as_str())) {
                     return Err(ApiError::bad_request(format!(
@@ -439,8 +440,10 @@ fn citizen_card(
                 time::OffsetDateTime::now_utc(),
             )?;
             let address = match &address_file {
-                Some(a) => serde_json::to_value(&a.address)
-                    .map_err(|e| ApiError::internal(e.to_string()))?,
+                Some(a) => camel_case_keys(
+                    serde_json::to_value(&a.address)
+                        .map_err(|e| ApiError::internal(e.to_string()))?,
+                ),
                 None => Value::Null,
             };
             Ok(json!({
@@ -513,4 +516,48 @@ fn read_emrtd(
         }
     }
     Err(last.unwrap_or_else(|| Error::NoCard(String::new()).into()))
+}
+
+/// The card crate names fields in snake_case (as the CLI prints them); the web API, like every
+/// other name in it, uses camelCase: `given_names` -> `givenNames`.
+fn camel_case_keys(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, v)| (camel_case(&key), camel_case_keys(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(camel_case_keys).collect()),
+        other => other,
+    }
+}
+
+fn camel_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_keys_become_camel_case_at_every_depth() {
+        let v = json!({ "given_names": "A", "card_public_key": { "public_key_object": "00" }, "mrz": ["x_y"] });
+        assert_eq!(
+            camel_case_keys(v),
+            json!({ "givenNames": "A", "cardPublicKey": { "publicKeyObject": "00" }, "mrz": ["x_y"] })
+        );
+    }
 }

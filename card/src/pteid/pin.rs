@@ -176,6 +176,24 @@ impl PteidCard<'_> {
         pin_result(status, &command)
     }
 
+    /// Whether the reader has a PIN pad this connection can use (PC/SC part 10
+    /// FEATURE_VERIFY_PIN_DIRECT). Under secure messaging (the contactless CC2) the reader could
+    /// not protect the VERIFY it builds, so the answer is no.
+    pub fn reader_has_pinpad(&mut self) -> bool {
+        self.session.transport().capabilities().pinpad.has_pinpad()
+    }
+
+    /// VERIFY with the PIN typed on the reader's keypad: the reader fills the digits into
+    /// `00 20 00 <ref> 08 <digits FF..>`; the agent never sees them. Same errors as
+    /// [`PteidCard::verify_pin`], plus [`Error::Timeout`] / [`Error::Cancelled`] from the
+    /// reader, and [`Error::NotSupported`] (before anything reaches the card) when the
+    /// connection cannot use the pinpad.
+    pub fn verify_pin_on_reader(&mut self, pin: PinRef) -> Result<(), Error> {
+        self.select_pin_app()?;
+        let request = crate::pinpad::VerifyPinDirect::citizen_card(pin.reference());
+        crate::pinpad::verify_pin_direct(self.session.transport(), &request)
+    }
+
     /// CHANGE REFERENCE DATA `00 24 00 <ref> 10 old||new`.
     pub fn change_pin(&mut self, pin: PinRef, old: &Pin, new: &Pin) -> Result<(), Error> {
         let command =
