@@ -99,6 +99,25 @@ fn post(path: &str, origin: &str, body: serde_json::Value) -> Request {
     Request::post(path).origin(origin).json(&body)
 }
 
+/// `POST /v1/authenticate` from `origin` with the test nonce.
+fn authenticate(client: &eid_tests::https::HttpsClient, origin: &str) -> Response {
+    client
+        .send(&post(
+            "/v1/authenticate",
+            origin,
+            json!({ "challengeNonce": NONCE }),
+        ))
+        .unwrap()
+}
+
+/// Waits (bounded) until the agent has opened its first dialog.
+fn wait_for_dialog(agent: &Agent) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while agent.prompts().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn code(response: &Response) -> String {
     response
         .error_code()
@@ -135,13 +154,7 @@ fn allowed_origin_authenticates_and_the_token_validates() {
         let s = setup_or_skip!(cc1, options);
         s.agent.answer(&["pin 1111"]);
         let client = s.agent.client();
-        let response = client
-            .send(&post(
-                "/v1/authenticate",
-                RP,
-                json!({ "challengeNonce": NONCE }),
-            ))
-            .unwrap();
+        let response = authenticate(&client, RP);
         assert_eq!(
             response.status,
             200,
@@ -531,13 +544,7 @@ fn wrong_pin_reports_retries_left_and_is_not_retried() {
     let s = setup_or_skip!(false, allow_rp());
     let client = s.agent.client();
     s.agent.answer(&["pin 9999"]);
-    let wrong = client
-        .send(&post(
-            "/v1/authenticate",
-            RP,
-            json!({ "challengeNonce": NONCE }),
-        ))
-        .unwrap();
+    let wrong = authenticate(&client, RP);
     assert_eq!(code(&wrong), "wrong-pin", "{}", wrong.text());
     assert_eq!(wrong.json()["error"]["retriesLeft"], 2);
     assert_eq!(
@@ -547,13 +554,7 @@ fn wrong_pin_reports_retries_left_and_is_not_retried() {
     );
     // The next dialog says 2 tries are left; the right PIN then works and resets the counter.
     s.agent.answer(&["pin 1111"]);
-    let ok = client
-        .send(&post(
-            "/v1/authenticate",
-            RP,
-            json!({ "challengeNonce": NONCE }),
-        ))
-        .unwrap();
+    let ok = authenticate(&client, RP);
     assert_eq!(ok.status, 200, "{}", ok.text());
     let prompts = s.agent.prompts();
     assert!(
@@ -566,15 +567,7 @@ fn wrong_pin_reports_retries_left_and_is_not_retried() {
 fn user_cancel_gives_the_cancel_code() {
     let s = setup_or_skip!(false, allow_rp());
     s.agent.answer(&["cancel"]);
-    let response = s
-        .agent
-        .client()
-        .send(&post(
-            "/v1/authenticate",
-            RP,
-            json!({ "challengeNonce": NONCE }),
-        ))
-        .unwrap();
+    let response = authenticate(&s.agent.client(), RP);
     assert_eq!(code(&response), "user-cancelled", "{}", response.text());
     assert_eq!(response.header("access-control-allow-origin"), Some(RP));
 }
@@ -584,20 +577,9 @@ fn card_removed_during_authenticate_gives_card_removed_and_costs_no_pin_try() {
     let mut s = setup_or_skip!(false, allow_rp());
     s.agent.answer(&["pin 1111 delay=1500"]);
     let client = s.agent.client();
-    let request = std::thread::spawn(move || {
-        client
-            .send(&post(
-                "/v1/authenticate",
-                RP,
-                json!({ "challengeNonce": NONCE }),
-            ))
-            .unwrap()
-    });
+    let request = std::thread::spawn(move || authenticate(&client, RP));
     // Pull the card while the PIN dialog is open.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while s.agent.prompts().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_dialog(&s.agent);
     s.rig.vpcd().remove();
     let response = request.join().unwrap();
     assert_eq!(code(&response), "card-removed", "{}", response.text());
@@ -605,15 +587,7 @@ fn card_removed_during_authenticate_gives_card_removed_and_costs_no_pin_try() {
     s.rig.vpcd().insert().unwrap();
     wait_for_card(&s.agent);
     s.agent.answer(&["pin 1111"]);
-    let again = s
-        .agent
-        .client()
-        .send(&post(
-            "/v1/authenticate",
-            RP,
-            json!({ "challengeNonce": NONCE }),
-        ))
-        .unwrap();
+    let again = authenticate(&s.agent.client(), RP);
     assert_eq!(again.status, 200, "{}", again.text());
     let prompts = s.agent.prompts();
     assert!(
@@ -638,13 +612,7 @@ fn twenty_concurrent_requests_from_two_origins_are_serialized() {
         let client = s.agent.client();
         let origin = if i % 2 == 0 { RP } else { OTHER };
         threads.push(std::thread::spawn(move || {
-            let response = client
-                .send(&post(
-                    "/v1/authenticate",
-                    origin,
-                    json!({ "challengeNonce": NONCE }),
-                ))
-                .unwrap();
+            let response = authenticate(&client, origin);
             (origin, response)
         }));
     }
@@ -688,20 +656,9 @@ fn a_client_that_disconnects_cancels_its_queued_work() {
     let client = s.agent.client();
     let first = {
         let client = client.clone();
-        std::thread::spawn(move || {
-            client
-                .send(&post(
-                    "/v1/authenticate",
-                    RP,
-                    json!({ "challengeNonce": NONCE }),
-                ))
-                .unwrap()
-        })
+        std::thread::spawn(move || authenticate(&client, RP))
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while s.agent.prompts().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_dialog(&s.agent);
     // A second request, queued behind the first; its client goes away at once.
     let mut conn = client.connect();
     let body = json!({ "challengeNonce": NONCE }).to_string();

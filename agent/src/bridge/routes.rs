@@ -66,142 +66,23 @@ pub fn routes(
             events(&shared, &caller).map_err(refuse)
         });
 
-    let body = {
-        let limit = shared.body_limit;
-        warp::header::optional::<String>("content-type")
-            .and(warp::body::content_length_limit(limit))
-            .and(warp::body::bytes())
-    };
-
-    let certificate = warp::path!("v1" / "certificate")
-        .and(warp::post())
-        .and(with_shared.clone())
-        .and(caller)
-        .and(body)
-        .and_then(
-            |shared: Arc<Shared>, caller: Caller, ct: Option<String>, body: Bytes| async move {
-                let request: CertificateRequest = parse(ct, &body)?;
-                let kind = match request.kind {
-                    CertificateType::Authentication => CertKind::Authentication,
-                    CertificateType::Signing => CertKind::Signature,
-                };
-                card_operation(&shared, &caller, Operation::Certificate(kind)).await
-            },
-        );
-
-    let authenticate = warp::path!("v1" / "authenticate")
-        .and(warp::post())
-        .and(with_shared.clone())
-        .and(caller)
-        .and(body)
-        .and_then(
-            |shared: Arc<Shared>, caller: Caller, ct: Option<String>, body: Bytes| async move {
-                let request: AuthenticateRequest = parse(ct, &body)?;
-                check_nonce(&request.challenge_nonce)?;
-                let operation = Operation::Authenticate {
-                    nonce: request.challenge_nonce,
-                };
-                card_operation(&shared, &caller, operation).await
-            },
-        );
-
-    let sign = warp::path!("v1" / "sign")
-        .and(warp::post())
-        .and(with_shared.clone())
-        .and(caller)
-        .and(body)
-        .and_then(
-            |shared: Arc<Shared>, caller: Caller, ct: Option<String>, body: Bytes| async move {
-                let request: SignRequest = parse(ct, &body)?;
-                let certificate = B64
-                    .decode(request.certificate.as_bytes())
-                    .map_err(|_| refuse(ApiError::bad_request("certificate is not base64")))?;
-                let digest = B64
-                    .decode(request.hash.as_bytes())
-                    .map_err(|_| refuse(ApiError::bad_request("hash is not base64")))?;
-                let hash = workflows::parse_hash(&request.hash_function).ok_or_else(|| {
-                    refuse(ApiError::bad_request(format!(
-                        "hashFunction {:?}: use SHA-256, SHA-384 or SHA-512",
-                        request.hash_function
-                    )))
-                })?;
-                if digest.len() != hash.digest_len() {
-                    return Err(refuse(ApiError::bad_request(format!(
-                        "hash has {} bytes; {} has {}",
-                        digest.len(),
-                        request.hash_function,
-                        hash.digest_len()
-                    ))));
-                }
-                let operation = Operation::Sign {
-                    certificate,
-                    hash,
-                    digest,
-                };
-                card_operation(&shared, &caller, operation).await
-            },
-        );
-
-    let identity = warp::path!("v1" / "identity")
-        .and(warp::post())
-        .and(with_shared.clone())
-        .and(caller)
-        .and(body)
-        .and_then(
-            |shared: Arc<Shared>, caller: Caller, ct: Option<String>, body: Bytes| async move {
-                let request: IdentityRequest = parse(ct, &body)?;
-                if let Some(fields) = &request.fields
-                    && (fields.len() > 64 || fields.iter().any(|f| f.len() > 64))
-                {
-                    return Err(refuse(ApiError::bad_request(
-                        "too many or too long field names",
-                    )));
-                }
-                let operation = Operation::Identity {
-                    fields: request.fields,
-                    photo: request.photo,
-                    address: request.address,
-                };
-                card_operation(&shared, &caller, operation).await
-            },
-        );
-
-    let emrtd = warp::path!("v1" / "emrtd" / "read")
-        .and(warp::post())
-        .and(with_shared.clone())
-        .and(caller)
-        .and(body)
-        .and_then(
-            |shared: Arc<Shared>, caller: Caller, ct: Option<String>, body: Bytes| async move {
-                let request: EmrtdRequest = parse(ct, &body)?;
-                check_nonce(&request.challenge_nonce)?;
-                // Neither: the agent asks the CAN in its own dialog.
-                let key = match (&request.can, &request.mrz) {
-                    (Some(can), None) => Some(AccessKey::can(can)),
-                    (None, Some(mrz)) => Some(AccessKey::parse_mrz(mrz)),
-                    (None, None) => None,
-                    (Some(_), Some(_)) => {
-                        return Err(refuse(ApiError::bad_request(
-                            "give at most one of can and mrz",
-                        )));
-                    }
-                }
-                .transpose()
-                .map_err(|e| refuse(ApiError::bad_request(e.to_string())))?;
-                let mut data_groups = request.data_groups.unwrap_or_else(|| vec![1, 2]);
-                if data_groups.iter().any(|n| !(1..=16).contains(n)) || data_groups.len() > 16 {
-                    return Err(refuse(ApiError::bad_request("data groups are 1 to 16")));
-                }
-                data_groups.sort_unstable();
-                data_groups.dedup();
-                let operation = Operation::Emrtd {
-                    key,
-                    data_groups,
-                    nonce: request.challenge_nonce,
-                };
-                card_operation(&shared, &caller, operation).await
-            },
-        );
+    let certificate = operation(
+        warp::path!("v1" / "certificate"),
+        &shared,
+        certificate_operation,
+    );
+    let authenticate = operation(
+        warp::path!("v1" / "authenticate"),
+        &shared,
+        authenticate_operation,
+    );
+    let sign = operation(warp::path!("v1" / "sign"), &shared, sign_operation);
+    let identity = operation(warp::path!("v1" / "identity"), &shared, identity_operation);
+    let emrtd = operation(
+        warp::path!("v1" / "emrtd" / "read"),
+        &shared,
+        emrtd_operation,
+    );
 
     status
         .or(openapi)
@@ -222,6 +103,125 @@ pub fn routes(
             Ok::<_, Infallible>(rejection_to_error(&rejection).into_response())
         })
         .unify()
+}
+
+/// A card operation's route: POST `path` with a JSON body `T`, turned into an [`Operation`]
+/// by `to_operation` (which checks what the types cannot), then queued for the card.
+fn operation<T, P>(
+    path: P,
+    shared: &Arc<Shared>,
+    to_operation: fn(T) -> Result<Operation, ApiError>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection>
++ Clone
++ Send
++ Sync
++ 'static
++ use<T, P>
+where
+    T: DeserializeOwned + Send + 'static,
+    P: Filter<Extract = (), Error = Rejection> + Clone + Send + Sync + 'static,
+{
+    let with_shared = {
+        let shared = Arc::clone(shared);
+        warp::any().map(move || Arc::clone(&shared))
+    };
+    path.and(warp::post())
+        .and(with_shared)
+        .and(warp::ext::get::<Caller>())
+        .and(warp::header::optional::<String>("content-type"))
+        .and(warp::body::content_length_limit(shared.body_limit))
+        .and(warp::body::bytes())
+        .and_then(
+            move |shared: Arc<Shared>,
+                  caller: Caller,
+                  content_type: Option<String>,
+                  body: Bytes| async move {
+                let request: T = parse(content_type, &body)?;
+                let operation = to_operation(request).map_err(refuse)?;
+                card_operation(&shared, &caller, operation).await
+            },
+        )
+}
+
+fn certificate_operation(request: CertificateRequest) -> Result<Operation, ApiError> {
+    Ok(Operation::Certificate(match request.kind {
+        CertificateType::Authentication => CertKind::Authentication,
+        CertificateType::Signing => CertKind::Signature,
+    }))
+}
+
+fn authenticate_operation(request: AuthenticateRequest) -> Result<Operation, ApiError> {
+    check_nonce(&request.challenge_nonce)?;
+    Ok(Operation::Authenticate {
+        nonce: request.challenge_nonce,
+    })
+}
+
+fn sign_operation(request: SignRequest) -> Result<Operation, ApiError> {
+    let certificate = B64
+        .decode(request.certificate.as_bytes())
+        .map_err(|_| ApiError::bad_request("certificate is not base64"))?;
+    let digest = B64
+        .decode(request.hash.as_bytes())
+        .map_err(|_| ApiError::bad_request("hash is not base64"))?;
+    let hash = workflows::parse_hash(&request.hash_function).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "hashFunction {:?}: use SHA-256, SHA-384 or SHA-512",
+            request.hash_function
+        ))
+    })?;
+    if digest.len() != hash.digest_len() {
+        return Err(ApiError::bad_request(format!(
+            "hash has {} bytes; {} has {}",
+            digest.len(),
+            request.hash_function,
+            hash.digest_len()
+        )));
+    }
+    Ok(Operation::Sign {
+        certificate,
+        hash,
+        digest,
+    })
+}
+
+fn identity_operation(request: IdentityRequest) -> Result<Operation, ApiError> {
+    if let Some(fields) = &request.fields
+        && (fields.len() > 64 || fields.iter().any(|f| f.len() > 64))
+    {
+        return Err(ApiError::bad_request("too many or too long field names"));
+    }
+    Ok(Operation::Identity {
+        fields: request.fields,
+        photo: request.photo,
+        address: request.address,
+    })
+}
+
+fn emrtd_operation(request: EmrtdRequest) -> Result<Operation, ApiError> {
+    check_nonce(&request.challenge_nonce)?;
+    // Neither: the agent asks the CAN in its own dialog.
+    let key = match (&request.can, &request.mrz) {
+        (Some(can), None) => Some(AccessKey::can(can)),
+        (None, Some(mrz)) => Some(AccessKey::parse_mrz(mrz)),
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request("give at most one of can and mrz"));
+        }
+    }
+    .transpose()
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut data_groups = request.data_groups.clone().unwrap_or_else(|| vec![1, 2]);
+    if data_groups.iter().any(|n| !(1..=16).contains(n)) || data_groups.len() > 16 {
+        return Err(ApiError::bad_request("data groups are 1 to 16"));
+    }
+    data_groups.sort_unstable();
+    data_groups.dedup();
+    Ok(Operation::Emrtd {
+        key,
+        data_groups,
+        nonce: request.challenge_nonce.clone(),
+    })
 }
 
 fn rejection_to_error(rejection: &Rejection) -> ApiError {
@@ -267,8 +267,8 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("request body: {e}")))
 }
 
-fn check_nonce(nonce: &str) -> Result<(), Rejection> {
-    webeid::check_nonce(nonce).map_err(|e| refuse(ApiError::new("nonce-invalid", e.to_string())))
+fn check_nonce(nonce: &str) -> Result<(), ApiError> {
+    webeid::check_nonce(nonce).map_err(|e| ApiError::new("nonce-invalid", e.to_string()))
 }
 
 async fn card_operation(

@@ -355,28 +355,6 @@ impl TokenValidator {
         })
     }
 
-    /// The signature step alone: the algorithm fits the certificate's key and the signature
-    /// verifies over this validator's origin and `nonce`. The certificate itself (purpose,
-    /// validity, chain) is not checked: for diagnostics and tests, never to authenticate.
-    pub fn verify_signature_only(
-        &self,
-        token: &AuthToken,
-        nonce: &str,
-    ) -> Result<JwsAlgorithm, TokenError> {
-        let (alg, der, signature) = decode_token(token)?;
-        let key = X509::from_der(&der)
-            .and_then(|c| c.public_key())
-            .map_err(|e| TokenError::Certificate(e.to_string()))?;
-        check_algorithm(alg, &key)?;
-        verify_signature(
-            alg,
-            &key,
-            &signature,
-            &signed_data(alg, self.origin.as_str(), nonce),
-        )?;
-        Ok(alg)
-    }
-
     fn check_policies(&self, cert: &X509Certificate<'_>) -> Result<(), TokenError> {
         let mut policies = Vec::new();
         for ext in cert.extensions() {
