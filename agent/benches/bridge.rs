@@ -19,6 +19,8 @@
 
 use std::time::{Duration, Instant};
 
+use eid_agent::prompt::pinentry::Pinentry;
+use eid_agent::prompt::{Cancel, PinRequest, Prompt};
 use eid_card::Transport;
 use eid_card::pcsc_transport::PcscContext;
 use eid_card::pteid::{CertKind, Pin, PteidCard};
@@ -70,9 +72,31 @@ fn main() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
+    // The same dialog program the agent runs, for the direct path with a dialog.
+    let script = agent.dir.join("direct-pinentry-script");
+    let answers: Vec<&str> = std::iter::repeat_n("pin 1111", rounds + 2).collect();
+    std::fs::write(&script, answers.join("\n") + "\n").unwrap();
+    let mut pinentry = Pinentry::new(eid_tests::bins::workspace_bin(
+        "eid-hardware-mocks",
+        "eid-scripted-pinentry",
+    ));
+    pinentry.extra_env = vec![("EID_PINENTRY_SCRIPT".into(), script.into_os_string())];
+    let dialog = |_: &eid_agent::workflows::PinAsk| -> Result<Pin, eid_card::Error> {
+        let request = PinRequest {
+            origin: RP,
+            operation: "identify you with your Citizen Card",
+            holder: None,
+            pin_name: "authentication PIN",
+            retries_left: Some(3),
+            error: None,
+        };
+        let typed = pinentry.pin(&request, &Cancel::default()).unwrap();
+        Pin::new(&typed)
+    };
+
     // Directly on the card crate: the same steps as the bridge's worker.
     let context = PcscContext::establish().unwrap();
-    let direct = |authenticate: bool| {
+    let direct = |authenticate: bool, with_dialog: bool| {
         let start = Instant::now();
         let mut transport = context.connect(&reader).unwrap();
         {
@@ -81,10 +105,15 @@ fn main() {
             let certificate =
                 eid_agent::workflows::certificate(&mut card, CertKind::Authentication).unwrap();
             if authenticate {
-                let mut ask = |_: &eid_agent::workflows::PinAsk| -> Result<Pin, eid_card::Error> {
+                let mut typed = |_: &eid_agent::workflows::PinAsk| -> Result<Pin, eid_card::Error> {
                     Pin::new("1111")
                 };
-                eid_agent::workflows::authenticate(&mut card, &certificate, RP, NONCE, &mut ask)
+                let mut shown = dialog;
+                let ask: &mut dyn FnMut(
+                    &eid_agent::workflows::PinAsk,
+                ) -> Result<Pin, eid_card::Error> =
+                    if with_dialog { &mut shown } else { &mut typed };
+                eid_agent::workflows::authenticate(&mut card, &certificate, RP, NONCE, ask)
                     .unwrap();
             }
         }
@@ -107,6 +136,7 @@ fn main() {
     agent.answer(&answers);
     let mut bridge_auth = Vec::new();
     let mut direct_auth = Vec::new();
+    let mut direct_auth_dialog = Vec::new();
     let mut bridge_cert = Vec::new();
     let mut direct_cert = Vec::new();
     // Interleaved, so both see the same machine load.
@@ -115,23 +145,33 @@ fn main() {
             "/v1/authenticate",
             serde_json::json!({ "challengeNonce": NONCE }),
         ));
-        direct_auth.push(direct(true));
+        direct_auth.push(direct(true, false));
+        direct_auth_dialog.push(direct(true, true));
         bridge_cert.push(via_bridge(
             "/v1/certificate",
             serde_json::json!({ "type": "authentication" }),
         ));
-        direct_cert.push(direct(false));
+        direct_cert.push(direct(false, false));
     }
     let (ba, da) = (bench::median(&bridge_auth), bench::median(&direct_auth));
+    let dd = bench::median(&direct_auth_dialog);
     let (bc, dc) = (bench::median(&bridge_cert), bench::median(&direct_cert));
     println!("bridge benchmark (CC2 behind pcscd + vpcd, {rounds} rounds, medians)");
     println!(
         "  authenticate: bridge {:.2} ms, direct {:.2} ms: overhead {:.2} ms, ratio {:.2} \
-         (includes starting the pinentry dialog process)",
+         (bridge: with the pinentry dialog process; direct: PIN given)",
         ms(ba),
         ms(da),
         ms(ba) - ms(da),
         ms(ba) / ms(da)
+    );
+    println!(
+        "  authenticate with the same dialog program on both sides: bridge {:.2} ms, direct {:.2} ms: \
+         overhead {:.2} ms, ratio {:.2} (HTTPS + origin checks + consent decision + queue)",
+        ms(ba),
+        ms(dd),
+        ms(ba) - ms(dd),
+        ms(ba) / ms(dd)
     );
     println!(
         "  certificate:  bridge {:.2} ms, direct {:.2} ms: overhead {:.2} ms, ratio {:.2} \
