@@ -148,6 +148,7 @@ impl Readers {
                 serde_json::json!({ "reader": reader, "card": null }),
             )),
             Notice::ServiceLost => {
+                tracing::warn!("the smart card service (pcscd) stopped; waiting for it");
                 table.clear();
                 if let Ok(mut up) = self.service_up.write() {
                     *up = false;
@@ -155,6 +156,7 @@ impl Readers {
                 None
             }
             Notice::ServiceBack => {
+                tracing::info!("the smart card service is back");
                 if let Ok(mut up) = self.service_up.write() {
                     *up = true;
                 }
@@ -163,6 +165,7 @@ impl Readers {
         };
         drop(table);
         if let Some((name, data)) = event {
+            tracing::info!(event = name, %data, "reader event");
             // No subscriber is not an error.
             let _ = self.events.send(BridgeEvent { name, data });
         }
