@@ -978,3 +978,38 @@ fn http2_requests_pass_the_same_host_and_origin_checks() {
     assert!(rebinding.ends_with("2 421"), "{rebinding}");
     assert!(rebinding.contains("host-not-allowed"), "{rebinding}");
 }
+
+/// pcscd stops under a running agent: card operations end in `pcscd-not-running`, the status
+/// says the service is down, and once pcscd is back the same agent works again. Restarts the
+/// machine's pcscd, so only with `EID_TEST_RESTART_PCSCD=1` (scripts/test.sh).
+#[test]
+fn pcscd_restart_gives_a_typed_error_and_the_agent_recovers() {
+    if !eid_tests::restart::allowed() {
+        return;
+    }
+    let mut s = setup_or_skip!(false, allow_rp());
+    let client = s.agent.client();
+    let certificate = json!({ "type": "authentication" });
+    let _restart = eid_tests::restart::RestartOnDrop;
+    eid_tests::restart::stop_pcscd();
+    let down = client
+        .send(&post("/v1/certificate", RP, certificate.clone()))
+        .unwrap();
+    assert_eq!(code(&down), "pcscd-not-running", "{}", down.text());
+    assert_eq!(down.status, 503);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.send(&Request::get("/v1/status")).unwrap().json()["smartCardService"] != false {
+        assert!(
+            Instant::now() < deadline,
+            "status still says the service runs"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eid_tests::restart::start_pcscd();
+    s.rig.after_pcscd_restart();
+    wait_for_card(&s.agent);
+    let up = client
+        .send(&post("/v1/certificate", RP, certificate))
+        .unwrap();
+    assert_eq!(up.status, 200, "{}\n{}", up.text(), s.agent.log());
+}

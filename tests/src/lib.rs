@@ -210,6 +210,15 @@ impl PcscRig {
     pub fn connect_pcsc(&self) -> Result<PcscTransport, Error> {
         self.context.connect(&self.reader_name())
     }
+
+    /// After a pcscd restart: a new context, and the card reattached to the new vpcd (as a card
+    /// sits in a reader across a restart).
+    pub fn after_pcscd_restart(&mut self) {
+        self.context = PcscContext::establish().expect("pcscd is back");
+        self.handle.remove();
+        self.handle.insert().expect("vpcd accepts the card again");
+        wait_for_card(&self.context, &self.slot.reader_name(), true);
+    }
 }
 
 impl Drop for PcscRig {

@@ -59,8 +59,11 @@ impl Readers {
         })
     }
 
-    /// A copy of the reader table.
+    /// A copy of the reader table; empty while pcscd is down.
     pub fn snapshot(&self) -> Vec<ReaderView> {
+        if !self.service_up() {
+            return Vec::new();
+        }
         self.table.read().map(|t| t.clone()).unwrap_or_default()
     }
 
@@ -147,9 +150,10 @@ impl Readers {
                 "card-inserted",
                 serde_json::json!({ "reader": reader, "card": null }),
             )),
+            // The table is kept: once pcscd is back, the monitor reports what changed since
+            // (status hides the table while the service is down).
             Notice::ServiceLost => {
                 tracing::warn!("the smart card service (pcscd) stopped; waiting for it");
-                table.clear();
                 if let Ok(mut up) = self.service_up.write() {
                     *up = false;
                 }

@@ -210,7 +210,9 @@ fn worker(env: WorkerEnv, jobs: Receiver<Job>) {
                 tracing::info!(origin = %job.origin, operation = job.operation.describe(), code = e.code, ms = started.elapsed().as_millis() as u64, "card operation failed")
             }
         }
-        if matches!(&result, Err(e) if e.code == "pcscd-not-running") {
+        // A failed job may leave a context pcscd no longer knows (it restarted, or died):
+        // the next job establishes a fresh one, which costs under a millisecond.
+        if result.is_err() {
             context = None;
         }
         let _ = job.reply.send(result);
