@@ -36,6 +36,13 @@ pub struct SitesArgs {
 pub enum SitesCommand {
     /// The websites that may use the card without asking, and since when.
     List,
+    /// Always allows a website without asking (what "Always allow this site" in the agent's
+    /// dialog does; for dialogs without that button, e.g. pinentry-gnome3). PINs are still
+    /// asked for each operation.
+    Allow {
+        /// The website's origin, e.g. https://desk.example.
+        origin: String,
+    },
     /// Forgets a website (it will ask again), or every website with --all.
     Revoke {
         /// The website's origin, e.g. https://desk.example.
@@ -116,6 +123,23 @@ pub fn run(args: SitesArgs) -> Result<(), SitesError> {
                 );
             } else {
                 print_list(&sites);
+            }
+        }
+        SitesCommand::Allow { origin: input } => {
+            let origin = parse_origin(&input).map_err(|source| SitesError::InvalidOrigin {
+                input: input.clone(),
+                source,
+            })?;
+            let added = store.remember(&origin, time::OffsetDateTime::now_utc())?;
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "allowed": origin.as_str(), "new": added })
+                );
+            } else if added {
+                println!("allowed: {origin}");
+            } else {
+                println!("already allowed: {origin}");
             }
         }
         SitesCommand::Revoke { all: true, .. } => {

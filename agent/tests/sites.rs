@@ -379,3 +379,22 @@ fn cli_takes_the_config_dir_from_the_environment() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(json(&out)["sites"][0]["origin"], "https://env.example");
 }
+
+#[test]
+fn cli_allows_a_site_without_the_dialog_and_says_when_it_already_was() {
+    let dir = scratch("cli-allow");
+    let out = sites(&dir, &["allow", "HTTPS://Desk.Example:443", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        json(&out),
+        serde_json::json!({"allowed": "https://desk.example", "new": true})
+    );
+    let store = SiteStore::in_config_dir(&dir);
+    assert!(store.is_allowed(&origin("https://desk.example")));
+    let again = sites(&dir, &["allow", "https://desk.example"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already allowed"));
+    let bad = sites(&dir, &["allow", "http://desk.example", "--json"]);
+    assert!(!bad.status.success());
+    assert_eq!(json(&bad)["error"]["code"], "invalid-origin");
+    assert!(!store.is_allowed(&origin("https://other.example")));
+}
