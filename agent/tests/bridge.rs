@@ -1013,3 +1013,38 @@ fn pcscd_restart_gives_a_typed_error_and_the_agent_recovers() {
         .unwrap();
     assert_eq!(up.status, 200, "{}\n{}", up.text(), s.agent.log());
 }
+
+/// A Citizen Card on a contactless reader keeps its applications behind PACE-CAN, which the
+/// bridge does not run for it yet: a clear `not-supported`, not a card error.
+#[test]
+fn contactless_citizen_card_is_reported_as_not_supported() {
+    let guard = serial();
+    let card = eid_hardware_mocks::emrtd::cc2::cc2_contactless_default().unwrap();
+    let Some(rig) = PcscRig::new(card.card) else {
+        eprintln!("skipped: pcscd with vpcd is not running");
+        return;
+    };
+    let agent = Agent::start(AGENT.as_ref(), &allow_rp());
+    wait_for_card(&agent);
+    let s = Setup {
+        agent,
+        rig,
+        root_pem: Vec::new(),
+        _guard: guard,
+    };
+    let response = s
+        .agent
+        .client()
+        .send(&post(
+            "/v1/certificate",
+            RP,
+            json!({ "type": "authentication" }),
+        ))
+        .unwrap();
+    assert_eq!(code(&response), "not-supported", "{}", response.text());
+    assert!(
+        response.text().contains("contact reader"),
+        "{}",
+        response.text()
+    );
+}

@@ -347,7 +347,8 @@ fn citizen_card(
 ) -> Result<Value, ApiError> {
     let mut tx = transport.transaction()?;
     let mut card = PteidCard::open(&mut *tx)?;
-    let auth_certificate = workflows::certificate(&mut card, CertKind::Authentication)?;
+    let auth_certificate =
+        workflows::certificate(&mut card, CertKind::Authentication).map_err(behind_pace)?;
     let holder = workflows::holder_name(&auth_certificate);
     consent(env, job, holder.as_deref())?;
     if job.cancel.is_cancelled() {
@@ -456,6 +457,22 @@ fn citizen_card(
             }))
         }
         Operation::Emrtd { .. } => Err(ApiError::internal("eMRTD job on the Citizen Card path")),
+    }
+}
+
+/// A Citizen Card on a contactless reader keeps its applications behind PACE (6982 until the
+/// CAN has been used). The bridge does not run PACE-CAN for the Citizen Card yet: say so.
+fn behind_pace(error: Error) -> ApiError {
+    match error {
+        Error::Status {
+            status: eid_protocols::status::Status::SecurityStatusNotSatisfied,
+            ..
+        } => ApiError::new(
+            "not-supported",
+            "this Citizen Card answers only after PACE with its CAN (a contactless reader): \
+             use a contact reader for now",
+        ),
+        other => other.into(),
     }
 }
 
