@@ -489,14 +489,24 @@ fn consent_is_asked_once_remembered_only_when_chosen_and_denial_is_reported() {
     let s = setup_or_skip!(false, allow_rp());
     let client = s.agent.client();
     let certificate = json!({ "type": "authentication" });
-    // 1. The user denies.
-    s.agent.answer(&["cancel"]);
-    let denied = client
-        .send(&post("/v1/certificate", OTHER, certificate.clone()))
-        .unwrap();
-    assert_eq!(code(&denied), "consent-denied", "{}", denied.text());
-    // 2. Allowed once: the next request asks again.
-    s.agent.answer(&["ok", "notok"]);
+    // 1. The user denies a site; for a while that site gets no new dialog (a page cannot wear
+    //    the user down with one dialog after another).
+    const THIRD: &str = "https://third.example";
+    s.agent.answer(&["cancel", "ok", "ok"]);
+    // (The two "ok" would allow the site if the agent asked again.)
+    for _ in 0..2 {
+        let denied = client
+            .send(&post("/v1/certificate", THIRD, certificate.clone()))
+            .unwrap();
+        assert_eq!(code(&denied), "consent-denied", "{}", denied.text());
+    }
+    assert_eq!(
+        s.agent.prompts().len(),
+        1,
+        "asked again right after a denial"
+    );
+    // 2. Allowed, "only this time": the next request asks again; then "always allow".
+    s.agent.answer(&["ok", "cancel", "ok", "ok"]);
     let once = client
         .send(&post("/v1/certificate", OTHER, certificate.clone()))
         .unwrap();
@@ -511,10 +521,12 @@ fn consent_is_asked_once_remembered_only_when_chosen_and_denial_is_reported() {
         .unwrap();
     assert_eq!(third.status, 200, "{}", third.text());
     let prompts = s.agent.prompts();
-    assert_eq!(prompts.len(), 3, "{prompts:?}");
-    for p in &prompts {
+    // Deny (1 question), once (2), always (2), then nothing for the remembered site.
+    assert_eq!(prompts.len(), 5, "{prompts:?}");
+    for (i, p) in prompts.iter().enumerate() {
         assert_eq!(p["cmd"], "CONFIRM");
-        assert!(p["desc"].as_str().unwrap().contains(OTHER), "{p}");
+        let site = if i == 0 { THIRD } else { OTHER };
+        assert!(p["desc"].as_str().unwrap().contains(site), "{p}");
     }
     let cert = B64
         .decode(third.json()["certificate"].as_str().unwrap())
@@ -875,6 +887,7 @@ fn emrtd_read_result_reverifies_on_the_server_with_aa_bound_to_origin_and_nonce(
     let validator = EmrtdValidator::new(csca_store(), RP).unwrap();
     let document = validator.validate(&result, NONCE, now).unwrap();
     assert!(document.active_authentication);
+    assert!(!document.expired, "the virtual document is valid");
     assert_eq!(
         document.document.document_number,
         Profile::Pace.document().document_number

@@ -229,7 +229,8 @@ fn cancel_and_refusals() {
 
 #[test]
 fn consent_buttons_map_to_answers() {
-    let f = Fixture::new("ok\nnotok\ncancel\ntimeout\n");
+    // Allow then "only this time"; allow then "always"; deny; no answer in time.
+    let f = Fixture::new("ok\ncancel\nok\nok\ncancel\ntimeout\n");
     let p = f.pinentry();
     let c = Cancel::new();
     assert_eq!(p.consent(&consent_request(), &c), Ok(Consent::Once));
@@ -237,29 +238,38 @@ fn consent_buttons_map_to_answers() {
     assert_eq!(p.consent(&consent_request(), &c), Ok(Consent::Deny));
     assert_eq!(p.consent(&consent_request(), &c), Err(PromptError::Timeout));
     let log = f.log();
-    let record = &log[0];
-    assert_eq!(text(record, "cmd"), "CONFIRM");
-    assert_eq!(text(record, "ok"), "Allow once");
-    assert_eq!(text(record, "notok"), "Always allow this site");
-    assert_eq!(text(record, "cancel"), "Deny");
-    let desc = text(record, "desc");
+    assert_eq!(
+        log.len(),
+        6,
+        "two questions when allowed, one when denied: {log:?}"
+    );
+    let first = &log[0];
+    assert_eq!(text(first, "cmd"), "CONFIRM");
+    assert_eq!(text(first, "ok"), "Allow");
+    assert_eq!(text(first, "cancel"), "Deny");
+    assert!(first["notok"].is_null(), "no third button is relied upon");
+    let desc = text(first, "desc");
     assert!(
         desc.contains(ORIGIN) && desc.contains("MARIA JOSÉ SILVA"),
         "{desc}"
     );
+    let second = &log[1];
+    assert_eq!(text(second, "ok"), "Always allow this site");
+    assert_eq!(text(second, "cancel"), "Only this time");
+    assert!(text(second, "desc").contains(ORIGIN));
 }
 
-/// Before pinentry 0.7.6 there was no SETNOTOK and Cancel answered NOT_CONFIRMED: that must
-/// never read as "always allow".
+/// Some frontends (and pinentry before 0.7.6) answer a plain No or Cancel with
+/// GPG_ERR_NOT_CONFIRMED: that must never read as "always allow".
 #[test]
-fn consent_with_a_pinentry_without_a_third_button() {
-    let f = Fixture::new("ok\ncancel\nnotok\n");
+fn consent_no_reported_as_not_confirmed_is_never_always() {
+    let f = Fixture::new("ok\ncancel\ncancel\nok\nnotok\n");
     let mut p = f.pinentry();
     p.extra_env.push(("EID_PINENTRY_LEGACY".into(), "1".into()));
     let c = Cancel::new();
     assert_eq!(p.consent(&consent_request(), &c), Ok(Consent::Once));
     assert_eq!(p.consent(&consent_request(), &c), Ok(Consent::Deny));
-    assert_eq!(p.consent(&consent_request(), &c), Ok(Consent::Deny));
+    assert_eq!(p.consent(&consent_request(), &c), Ok(Consent::Once));
     assert!(f.log()[0]["notok"].is_null());
 }
 

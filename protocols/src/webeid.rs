@@ -37,6 +37,12 @@
 //! 44-character ones. The store keeps each nonce for its lifetime (5 minutes unless configured)
 //! and lets it be consumed once.
 //!
+//! Keep the nonce you issued in the user's server-side session and validate against *that*
+//! one, never against a nonce the request carries: the store is global, so a nonce taken from
+//! the request would let an attacker's own token and nonce be replayed into a victim's session
+//! (login CSRF). The endpoint that issues nonces should be rate-limited per client: the store
+//! holds a bounded number of pending nonces and evicts the oldest when full.
+//!
 //! # Validation (relying party)
 //!
 //! [`TokenValidator`] checks, in this order: the token's size, JSON and `format`; the algorithm

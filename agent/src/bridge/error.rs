@@ -109,6 +109,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "The PIN was wrong; retriesLeft says how many tries remain. Let the user try again only if they choose to.",
     ),
     (
+        "invalid-pin-format",
+        400,
+        "The PIN typed was not 4 to 8 digits; no try was spent. Offer to try again.",
+    ),
+    (
         "pin-blocked",
         403,
         "The PIN is blocked. The citizen unblocks it with the PUK (eid-agent card pin unblock) or at a service desk.",
@@ -212,6 +217,7 @@ impl ApiError {
                 | "card-busy"
                 | "no-card"
                 | "user-cancelled"
+                | "invalid-pin-format"
                 | "prompt-timeout"
                 | "rate-limited"
                 | "pcscd-not-running"
@@ -286,6 +292,7 @@ impl From<eid_card::Error> for ApiError {
                 e
             }
             E::PinBlocked => ApiError::new("pin-blocked", message),
+            E::InvalidPinFormat(_) => ApiError::new("invalid-pin-format", message),
             E::AccessDenied => ApiError::new("access-denied", message),
             E::NotSupported(_) => ApiError::new("not-supported", message),
             _ => ApiError::new("card-error", message),

@@ -135,6 +135,7 @@ impl Bridge {
             queue_timeout: config.queue_timeout,
             csca: None,
             citizen_card_anchors: None,
+            denials: std::sync::Mutex::new(std::collections::HashMap::new()),
         };
         let wait_limit = config
             .queue_timeout

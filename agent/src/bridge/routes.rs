@@ -277,7 +277,7 @@ async fn card_operation(
     operation: Operation,
 ) -> Result<warp::reply::Response, Rejection> {
     let origin = caller.origin().map_err(refuse)?;
-    if operation.needs_pin() {
+    if operation.rate_limited() {
         shared
             .pin_limit
             .take(origin, std::time::Instant::now())
@@ -322,9 +322,8 @@ fn status(shared: &Shared, caller: &Caller) -> impl Reply + use<> {
 }
 
 fn events(shared: &Arc<Shared>, caller: &Caller) -> Result<warp::reply::Response, ApiError> {
-    if let Caller::Page(origin) = caller
-        && !allowed(shared, origin)
-    {
+    let origin = caller.origin()?.to_owned();
+    if !allowed(shared, &origin) {
         return Err(ApiError::new(
             "consent-required",
             "card events are for sites the user or the administrator allowed",
@@ -335,12 +334,17 @@ fn events(shared: &Arc<Shared>, caller: &Caller) -> Result<warp::reply::Response
         .json_data(status_value(shared, caller))
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let receiver = shared.readers.subscribe();
-    let later = tokio_stream_from(receiver).map(|event| {
-        warp::sse::Event::default()
-            .event(event.name)
-            .json_data(event.data)
-            .map_err(|e| ApiError::internal(e.to_string()))
-    });
+    // A site revoked (eid-agent sites revoke) or denied by a new policy stops receiving at
+    // its next event.
+    let still = Arc::clone(shared);
+    let later = tokio_stream_from(receiver)
+        .take_while(move |_| std::future::ready(allowed(&still, &origin)))
+        .map(|event| {
+            warp::sse::Event::default()
+                .event(event.name)
+                .json_data(event.data)
+                .map_err(|e| ApiError::internal(e.to_string()))
+        });
     let stream = futures_util::stream::once(async move { Ok::<_, ApiError>(first) }).chain(later);
     let stream = warp::sse::keep_alive()
         .interval(Duration::from_secs(15))

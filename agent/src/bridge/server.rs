@@ -89,7 +89,12 @@ pub async fn serve(
             () = &mut shutdown => break,
             stream = incoming.recv() => {
                 let Some(stream) = stream else { break };
-                let Ok(permit) = Arc::clone(&slots).acquire_owned().await else { break };
+                // At the limit, the newest connection is closed at once: waiting for a slot
+                // here would stop the loop from seeing the shutdown signal.
+                let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+                    tracing::warn!("{MAX_CONNECTIONS} connections open; one more refused");
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let acceptor = acceptor.clone();
                 let shared = Arc::clone(&shared);
@@ -120,7 +125,12 @@ pub async fn serve(
                         .timer(TokioTimer::new())
                         .header_read_timeout(HANDSHAKE_TIMEOUT)
                         .keep_alive(true);
-                    builder.http2().max_concurrent_streams(32);
+                    builder
+                        .http2()
+                        .timer(TokioTimer::new())
+                        .max_concurrent_streams(32)
+                        .keep_alive_interval(Some(Duration::from_secs(30)))
+                        .keep_alive_timeout(Duration::from_secs(10));
                     let connection = builder
                         .serve_connection_with_upgrades(TokioIo::new(tls), service)
                         .into_owned();

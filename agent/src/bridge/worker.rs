@@ -8,6 +8,7 @@
 //! the tries left), then verify and use the key inside one PC/SC transaction, and finally reset
 //! the card so that no PIN stays verified for the next caller.
 
+use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -75,7 +76,14 @@ impl Operation {
         }
     }
 
-    /// Whether it asks for a PIN (and so counts against the origin's PIN rate limit).
+    /// Whether it counts against the origin's rate limit of secret-guessing operations: those
+    /// that ask for a PIN, and eMRTD reads with a CAN or MRZ from the page (each wrong one is a
+    /// guess the page could repeat).
+    pub fn rate_limited(&self) -> bool {
+        self.needs_pin() || matches!(self, Operation::Emrtd { key: Some(_), .. })
+    }
+
+    /// Whether it asks for a PIN (the card is reset afterwards).
     pub fn needs_pin(&self) -> bool {
         matches!(
             self,
@@ -106,6 +114,8 @@ pub struct WorkerEnv {
     pub csca: Option<CscaStore>,
     /// Trust anchors for the Citizen Card SOD signer.
     pub citizen_card_anchors: Option<CscaStore>,
+    /// Sites the user denied lately (see [`DENIAL_HOLDS`]).
+    pub denials: Mutex<HashMap<String, Instant>>,
 }
 
 /// The sending side of the queue.
@@ -113,6 +123,30 @@ pub struct WorkerEnv {
 pub struct CardQueue {
     sender: Mutex<Option<SyncSender<Job>>>,
     wait_limit: Duration,
+    /// Requests of each origin queued or running: one site cannot fill the queue.
+    per_origin: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// Requests one origin may have waiting or running at once.
+pub const PER_ORIGIN_LIMIT: usize = 4;
+
+/// Counts a request of an origin while it lives.
+struct OriginSlot {
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+    origin: String,
+}
+
+impl Drop for OriginSlot {
+    fn drop(&mut self) {
+        if let Ok(mut counts) = self.counts.lock()
+            && let Some(n) = counts.get_mut(&self.origin)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.origin);
+            }
+        }
+    }
 }
 
 /// Fires the job's [`Cancel`] when the request's future is dropped (client gone) or ends.
@@ -135,6 +169,7 @@ impl CardQueue {
         Ok(CardQueue {
             sender: Mutex::new(Some(sender)),
             wait_limit,
+            per_origin: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -148,6 +183,24 @@ impl CardQueue {
     /// Queues `operation` for `origin` and waits for its outcome. Dropping the returned future
     /// (the client disconnected) cancels the job: skipped if not started, dialogs closed if open.
     pub async fn run(&self, origin: &str, operation: Operation) -> Result<Value, ApiError> {
+        let _slot = {
+            let mut counts = self
+                .per_origin
+                .lock()
+                .map_err(|_| ApiError::internal("queue poisoned"))?;
+            let n = counts.entry(origin.to_owned()).or_insert(0);
+            if *n >= PER_ORIGIN_LIMIT {
+                return Err(ApiError::new(
+                    "queue-full",
+                    format!("{origin} already has {PER_ORIGIN_LIMIT} card operations waiting"),
+                ));
+            }
+            *n += 1;
+            OriginSlot {
+                counts: Arc::clone(&self.per_origin),
+                origin: origin.to_owned(),
+            }
+        };
         let cancel = Cancel::default();
         let guard = CancelOnDrop(cancel.clone());
         let (reply, answer) = oneshot::channel();
@@ -264,6 +317,12 @@ fn execute(
     context: &mut Option<PcscContext>,
     job: &Job,
 ) -> Result<Value, ApiError> {
+    // Consent first: a site the user has not allowed learns nothing of the readers and cards
+    // (not even whether a card is present) before the user says yes.
+    consent(env, job)?;
+    if job.cancel.is_cancelled() {
+        return Err(aborted());
+    }
     let context = pcsc(context)?;
     match &job.operation {
         Operation::Emrtd {
@@ -303,9 +362,19 @@ fn execute(
     }
 }
 
+/// How long a "Deny" holds for a site before it may ask again: a page cannot wear the user
+/// down with one dialog after another.
+const DENIAL_HOLDS: Duration = Duration::from_secs(60);
+
 /// Asks the user (unless the administrator or a remembered choice decides) whether `origin`
 /// may do `operation`.
-fn consent(env: &WorkerEnv, job: &Job, holder: Option<&str>) -> Result<(), ApiError> {
+fn consent(env: &WorkerEnv, job: &Job) -> Result<(), ApiError> {
+    let denied = || {
+        ApiError::new(
+            "consent-denied",
+            format!("the user did not allow {} to use the card", job.origin),
+        )
+    };
     let origin =
         parse_origin(&job.origin).map_err(|e| ApiError::new("origin-invalid", e.to_string()))?;
     match decide(&env.policy, &env.sites, &origin) {
@@ -315,11 +384,19 @@ fn consent(env: &WorkerEnv, job: &Job, holder: Option<&str>) -> Result<(), ApiEr
         )),
         Decision::Allowed(_) => Ok(()),
         Decision::Ask => {
+            let mut denials = env
+                .denials
+                .lock()
+                .map_err(|_| ApiError::internal("denials poisoned"))?;
+            denials.retain(|_, at| at.elapsed() < DENIAL_HOLDS);
+            if denials.contains_key(&job.origin) {
+                return Err(denied());
+            }
             let answer = env.prompt.consent(
                 &ConsentRequest {
                     origin: &job.origin,
                     operation: job.operation.describe(),
-                    holder,
+                    holder: None,
                 },
                 &job.cancel,
             )?;
@@ -331,10 +408,10 @@ fn consent(env: &WorkerEnv, job: &Job, holder: Option<&str>) -> Result<(), ApiEr
                     }
                     Ok(())
                 }
-                Consent::Deny => Err(ApiError::new(
-                    "consent-denied",
-                    format!("the user did not allow {} to use the card", job.origin),
-                )),
+                Consent::Deny => {
+                    denials.insert(job.origin.clone(), Instant::now());
+                    Err(denied())
+                }
             }
         }
     }
@@ -346,14 +423,23 @@ fn citizen_card(
     job: &Job,
 ) -> Result<Value, ApiError> {
     let mut tx = transport.transaction()?;
-    let mut card = PteidCard::open(&mut *tx)?;
+    let outcome = citizen_card_in(env, &mut *tx, job);
+    // No PIN stays verified for whoever uses the card next: reset it before the transaction
+    // ends, so no other program can slip in between (the caller resets again after the
+    // transaction if this fails).
+    if job.operation.needs_pin()
+        && let Err(e) = tx.reconnect(true)
+    {
+        tracing::warn!(error = %e, "could not reset the card inside the transaction");
+    }
+    outcome
+}
+
+fn citizen_card_in(env: &WorkerEnv, tx: &mut dyn Transport, job: &Job) -> Result<Value, ApiError> {
+    let mut card = PteidCard::open(tx)?;
     let auth_certificate =
         workflows::certificate(&mut card, CertKind::Authentication).map_err(behind_pace)?;
     let holder = workflows::holder_name(&auth_certificate);
-    consent(env, job, holder.as_deref())?;
-    if job.cancel.is_cancelled() {
-        return Err(aborted());
-    }
     let mut ask = |asked: &PinAsk| -> Result<Pin, ApiError> {
         let typed = env.prompt.pin(
             &PinRequest {
@@ -484,10 +570,6 @@ fn read_emrtd(
     data_groups: &[u8],
     nonce: &str,
 ) -> Result<Value, ApiError> {
-    consent(env, job, None)?;
-    if job.cancel.is_cancelled() {
-        return Err(aborted());
-    }
     let asked;
     let key = match key {
         Some(key) => key,

@@ -181,6 +181,12 @@ impl Pinentry {
 }
 
 impl Prompt for Pinentry {
+    /// Two questions, each with two buttons: "Allow" / "Deny", then, only when allowed,
+    /// "Always allow this site" / "Only this time". Only an explicit OK on the second question
+    /// remembers the site: any other answer (Cancel, closing the window, a "No" that a
+    /// frontend reports as not-confirmed, a timeout) falls back to the safe side. A third
+    /// button (SETNOTOK) is not used: pinentry accepts SETNOTOK whether or not its frontend
+    /// shows it, and some frontends answer "not confirmed" for a plain No.
     fn consent(&self, req: &ConsentRequest<'_>, cancel: &Cancel) -> Result<Consent, PromptError> {
         let mut desc = intro(req.origin, req.operation, req.holder);
         desc.push_str("\n\nAllow this site to use your card?");
@@ -188,19 +194,32 @@ impl Prompt for Pinentry {
             desc,
             prompt: None,
             error: None,
-            buttons: true,
+            buttons: Some(("Allow", "Deny")),
         };
         let mut session = Session::start(self, cancel)?;
-        let three_buttons = session.setup(self, &texts)?;
-        let answer = session.transact("CONFIRM", None)?;
-        let consent = match answer {
-            Ok(()) => Consent::Once,
-            // Only a pinentry that took SETNOTOK has a third button; older ones answer
-            // NOT_CONFIRMED for Cancel too.
-            Err(e) if e.code() == code::NOT_CONFIRMED && three_buttons => Consent::Always,
-            Err(e) if e.code() == code::NOT_CONFIRMED => Consent::Deny,
-            Err(e) if matches!(e.code(), code::CANCELED | code::FULLY_CANCELED) => Consent::Deny,
+        session.setup(self, &texts)?;
+        match session.transact("CONFIRM", None)? {
+            Ok(()) => {}
+            Err(e) if is_no(&e) => {
+                session.finish();
+                return Ok(Consent::Deny);
+            }
             Err(e) => return Err(session.refusal(e)),
+        }
+        let remember = format!(
+            "Always allow {} to use your card, without asking again?\n\nPINs are still asked \
+             each time. You can revoke this with: eid-agent sites revoke {}",
+            one_line(req.origin),
+            one_line(req.origin)
+        );
+        session.require("SETDESC", &remember)?;
+        session.require("SETOK", "Always allow this site")?;
+        session.require("SETCANCEL", "Only this time")?;
+        let consent = match session.transact("CONFIRM", None)? {
+            Ok(()) => Consent::Always,
+            Err(e) if is_no(&e) => Consent::Once,
+            // The site was allowed; a failure of the second question does not take that back.
+            Err(_) => Consent::Once,
         };
         session.finish();
         Ok(consent)
@@ -218,7 +237,7 @@ impl Prompt for Pinentry {
             desc,
             prompt: Some("PIN:"),
             error: req.error,
-            buttons: false,
+            buttons: None,
         };
         self.ask_secret(&texts, cancel)
     }
@@ -233,7 +252,7 @@ impl Prompt for Pinentry {
             desc,
             prompt: Some("CAN:"),
             error: req.error,
-            buttons: false,
+            buttons: None,
         };
         self.ask_secret(&texts, cancel)
     }
@@ -261,8 +280,8 @@ struct Texts<'a> {
     desc: String,
     prompt: Option<&'a str>,
     error: Option<&'a str>,
-    /// The consent buttons (CONFIRM) rather than PIN entry.
-    buttons: bool,
+    /// The OK and Cancel labels of a question (CONFIRM) rather than PIN entry.
+    buttons: Option<(&'a str, &'a str)>,
 }
 
 /// What the reader and watcher threads tell the conversation.
@@ -385,9 +404,8 @@ impl Session {
         }
     }
 
-    /// Sends the options and texts; returns whether the program took `SETNOTOK` (a third
-    /// button).
-    fn setup(&mut self, pinentry: &Pinentry, texts: &Texts<'_>) -> Result<bool, PromptError> {
+    /// Sends the options and texts.
+    fn setup(&mut self, pinentry: &Pinentry, texts: &Texts<'_>) -> Result<(), PromptError> {
         // Where pinentry-curses draws, and in which character set. Optional everywhere.
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let options = [
@@ -417,13 +435,11 @@ impl Session {
         if let Some(error) = texts.error {
             self.require("SETERROR", &one_line(error))?;
         }
-        if !texts.buttons {
-            return Ok(false);
+        if let Some((ok, cancel)) = texts.buttons {
+            self.require("SETOK", ok)?;
+            self.require("SETCANCEL", cancel)?;
         }
-        self.require("SETOK", "Allow once")?;
-        self.require("SETCANCEL", "Deny")?;
-        let notok = self.transact(&assuan::command("SETNOTOK", "Always allow this site"), None)?;
-        Ok(notok.is_ok())
+        Ok(())
     }
 
     /// A command that must succeed: the user has to see this text.
@@ -715,6 +731,14 @@ fn extra_dirs() -> Vec<PathBuf> {
         }
     }
     dirs
+}
+
+/// The user said no (Cancel, the window closed, or a No reported as "not confirmed").
+fn is_no(e: &assuan::ServerError) -> bool {
+    matches!(
+        e.code(),
+        code::NOT_CONFIRMED | code::CANCELED | code::FULLY_CANCELED
+    )
 }
 
 #[cfg(test)]

@@ -414,6 +414,9 @@ pub struct ValidatedDocument {
     pub passive_authentication: PassiveAuthReport,
     /// EF.CardSecurity: passed when sent and verified, not performed when not sent.
     pub card_security: Check,
+    /// Whether the document's expiry date (MRZ) is before the validation date. The document
+    /// is still authentic; whether an expired one is acceptable is the relying party's rule.
+    pub expired: bool,
 }
 
 /// Validates eMRTD results for one origin against a CSCA store.
@@ -423,8 +426,10 @@ pub struct EmrtdValidator {
     pub csca: CscaStore,
     /// The origin the Active Authentication challenge is bound to.
     pub expected_origin: Origin,
-    /// Refuse documents without Active Authentication (no DG15, or no answer). Default true:
-    /// without it a copied chip (clone) cannot be told from the genuine one.
+    /// Refuse documents without Active Authentication (no DG15). Default true: without it a
+    /// copied chip (clone) cannot be told from the genuine one. Turned off, it excuses only
+    /// documents whose SOD lists no DG15: a result that leaves out the DG15 or the answer of a
+    /// document that has them is refused all the same (`aa-missing`).
     pub require_active_authentication: bool,
 }
 
@@ -550,7 +555,15 @@ impl EmrtdValidator {
             }
         };
 
-        let active_authentication = self.check_active_authentication(result, &files, nonce)?;
+        // A document whose SOD lists DG15 supports Active Authentication: leaving DG15 or the
+        // answer out must not switch the clone check off (whatever the policy says).
+        let sod_lists_dg15 = sod
+            .lds_security_object
+            .hashes
+            .iter()
+            .any(|h| h.data_group == 15);
+        let active_authentication =
+            self.check_active_authentication(result, &files, nonce, sod_lists_dg15)?;
 
         Ok(ValidatedDocument {
             document: DocumentFields::from_mrz(&mrz),
@@ -560,6 +573,7 @@ impl EmrtdValidator {
             access: result.access.clone(),
             passive_authentication: report,
             card_security,
+            expired: mrz.expiry_date.date.is_some_and(|d| d < now.date()),
         })
     }
 
@@ -593,16 +607,20 @@ impl EmrtdValidator {
         result: &EmrtdResult,
         files: &[(u8, Vec<u8>)],
         nonce: &str,
+        sod_lists_dg15: bool,
     ) -> Result<bool, EmrtdError> {
+        let required = self.require_active_authentication || sod_lists_dg15;
         let Some(dg15) = file(files, 15) else {
             return if self.require_active_authentication {
                 Err(EmrtdError::AaUnavailable)
+            } else if sod_lists_dg15 {
+                Err(EmrtdError::AaMissing)
             } else {
                 Ok(false)
             };
         };
         let Some(answer) = &result.active_authentication else {
-            return if self.require_active_authentication {
+            return if required {
                 Err(EmrtdError::AaMissing)
             } else {
                 Ok(false)

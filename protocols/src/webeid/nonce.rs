@@ -154,9 +154,12 @@ impl NonceStore {
                 None => break,
             };
         }
-        entries
-            .map
-            .insert(nonce.clone(), (now + self.ttl, State::Issued));
+        // A lifetime past the calendar's end means "never expires" rather than a panic.
+        let expiry = now.checked_add(self.ttl).unwrap_or(OffsetDateTime::new_utc(
+            time::Date::MAX,
+            time::Time::MIDNIGHT,
+        ));
+        entries.map.insert(nonce.clone(), (expiry, State::Issued));
         Ok(nonce)
     }
 
