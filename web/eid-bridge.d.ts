@@ -56,7 +56,7 @@ export declare class WrongPinError extends EidBridgeError {}
 /** Any other code. */
 export declare class AgentError extends EidBridgeError {}
 
-export declare function errorFromResponse(status: number, body: unknown): EidBridgeError;
+export declare function errorFromResponse(status: number, body: unknown, baseUrl?: string): EidBridgeError;
 
 export interface SseEvent {
   type: string;

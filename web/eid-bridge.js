@@ -9,7 +9,10 @@ export const DEFAULT_BASE_URL = "https://127.0.0.1:24180";
 /** Default time limit of one call, PIN dialogs included (the agent has its own limits too). */
 export const DEFAULT_TIMEOUT_MS = 180_000;
 
-/** Permission names Chromium has used for Local Network Access (newest first). */
+/**
+ * Permission names Chromium has used for Local Network Access, in the order asked: the first
+ * one the browser knows answers (checked in headless Chromium 156, where the first is known).
+ */
 export const LOCAL_NETWORK_PERMISSIONS = ["local-network-access", "loopback-network"];
 
 /** Largest event the event-stream parser keeps in memory. */
@@ -81,13 +84,13 @@ const CLASS_BY_CODE = {
  * The error for an agent's error answer: HTTP `status` and the parsed JSON `body`
  * (`{"error": {code, message, remedy, retryable, ...}}`), or null when the body was not JSON.
  */
-export function errorFromResponse(status, body) {
+export function errorFromResponse(status, body, baseUrl = DEFAULT_BASE_URL) {
   const e = body && typeof body === "object" ? body.error : undefined;
   if (!e || typeof e !== "object" || typeof e.code !== "string") {
     return new AgentError(`The agent answered HTTP ${status} without an error object.`, {
       code: "invalid-response",
       status,
-      remedy: "Check that https://127.0.0.1:24180 is the eid-agent (GET /v1/status).",
+      remedy: `Check that ${baseUrl} is the eid-agent (GET ${baseUrl}/v1/status).`,
     });
   }
   const Class = CLASS_BY_CODE[e.code] ?? AgentError;
@@ -308,7 +311,7 @@ export class EidBridge {
       headers: { Accept: "text/event-stream" },
       signal: controller.signal,
     }, { timeoutMs: this.timeoutMs, headOnly: true });
-    if (!res.ok) throw errorFromResponse(res.status, await readJson(res));
+    if (!res.ok) throw errorFromResponse(res.status, await readJson(res), this.baseUrl);
     if (!res.body) throw new AgentError("The event stream has no body.", { code: "invalid-response" });
     const reader = res.body.getReader();
     // Browsers end the body when the fetch is aborted; cancel the reader too, in case.
@@ -317,19 +320,33 @@ export class EidBridge {
     controller.signal.addEventListener("abort", cancel, { once: true });
     const decoder = new TextDecoder();
     const parser = new SseParser();
-    for (;;) {
-      const { value, done } = await reader.read();
-      const text = done ? decoder.decode() : decoder.decode(value, { stream: true });
-      for (const ev of parser.push(text)) {
-        let data = ev.data;
-        try {
-          data = JSON.parse(ev.data);
-        } catch {
-          // not JSON: give the text
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        const text = done ? decoder.decode() : decoder.decode(value, { stream: true });
+        for (const ev of parser.push(text)) {
+          let data = ev.data;
+          try {
+            data = JSON.parse(ev.data);
+          } catch {
+            // not JSON: give the text
+          }
+          try {
+            onEvent({ type: ev.type, data });
+          } catch (e) {
+            // The page's handler failed: report it, keep the stream.
+            queueMicrotask(() => {
+              throw e;
+            });
+          }
         }
-        onEvent({ type: ev.type, data });
+        if (done) break;
       }
-      if (done) break;
+    } catch (e) {
+      // An event too large, or a read error: do not leave the connection to the agent open.
+      controller.abort();
+      cancel();
+      throw e;
     }
     if (controller.signal.aborted) return;
     throw new AgentNotRunningError("The agent closed the event stream.", {
@@ -398,7 +415,7 @@ export class EidBridge {
         if (outer?.aborted) throw outer.reason ?? e;
         throw e;
       }
-      if (!res.ok) throw errorFromResponse(res.status, json);
+      if (!res.ok) throw errorFromResponse(res.status, json, this.baseUrl);
       if (json === null) {
         throw new AgentError(`The agent's answer (HTTP ${res.status}) is not JSON.`, {
           code: "invalid-response",
