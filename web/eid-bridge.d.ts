@@ -83,7 +83,7 @@ export interface Status {
   version: string;
   api: "v1";
   origin: { allowed: boolean };
-  smartCardService?: boolean;
+  smartCardService?: boolean | null;
   /** null unless this site has the user's (or the administrator's) consent. */
   readers: Reader[] | null;
 }

@@ -438,6 +438,7 @@ fn status_shows_readers_only_to_allowed_sites_and_events_stream() {
         .json();
     assert_eq!(stranger["origin"]["allowed"], false);
     assert!(stranger["readers"].is_null(), "{stranger}");
+    assert!(stranger["smartCardService"].is_null(), "{stranger}");
     let allowed = client.send(&Request::get("/v1/status").origin(RP)).unwrap();
     assert_eq!(allowed.header("access-control-allow-origin"), Some(RP));
     let allowed = allowed.json();

@@ -994,7 +994,10 @@ fn emrtd_valid_result_passes() {
         assert_eq!(ok.document.birth_date, "1974-08-12");
         assert_eq!(ok.document.sex, "F");
         assert_eq!(ok.document.expiry_date, "2012-04-15");
-        assert!(ok.expired, "the ICAO specimen expired in 2012: authentic, and said to be expired");
+        assert!(
+            ok.expired,
+            "the ICAO specimen expired in 2012: authentic, and said to be expired"
+        );
         assert!(ok.mrz_check_digits_valid);
         assert!(ok.passive_authentication.is_valid());
         assert_eq!(

@@ -312,7 +312,7 @@ fn status_value(shared: &Shared, caller: &Caller) -> serde_json::Value {
         "version": env!("CARGO_PKG_VERSION"),
         "api": "v1",
         "origin": { "allowed": allowed },
-        "smartCardService": shared.readers.service_up(),
+        "smartCardService": show.then(|| shared.readers.service_up()),
         "readers": readers,
     })
 }
