@@ -1062,3 +1062,30 @@ fn contactless_citizen_card_is_reported_as_not_supported() {
         response.text()
     );
 }
+
+/// While the user types the PIN, the agent holds no PC/SC transaction: another program can use
+/// the card meanwhile (and the transaction that follows checks it is still the same card).
+#[test]
+fn the_card_is_not_held_while_the_pin_dialog_is_open() {
+    let s = setup_or_skip!(false, allow_rp());
+    s.agent.answer(&["pin 1111 delay=3000"]);
+    let client = s.agent.client();
+    let request = std::thread::spawn(move || authenticate(&client, RP));
+    wait_for_dialog(&s.agent);
+    let started = Instant::now();
+    let mut other = s.rig.connect_pcsc().unwrap();
+    {
+        let mut tx = eid_card::Transport::transaction(&mut other).unwrap();
+        let answer = tx
+            .transmit(&[0x00, 0xA4, 0x00, 0x0C, 0x02, 0x3F, 0x00])
+            .unwrap();
+        assert!(answer.len() >= 2);
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_millis(1500),
+        "another program waited {waited:?} for the card while the dialog was open"
+    );
+    let response = request.join().unwrap();
+    assert_eq!(response.status, 200, "{}", response.text());
+}

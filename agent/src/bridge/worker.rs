@@ -17,7 +17,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use eid_card::emrtd::{self, AccessKey, ReadOptions};
 use eid_card::pcsc_transport::{PcscContext, PcscTransport};
-use eid_card::pteid::{CertKind, HashAlg, Pin, PinRef, PteidCard};
+use eid_card::pteid::{CertKind, HashAlg, Pin, PinRef, PinStatus, PteidCard};
 use eid_card::{Error, Transport};
 use eid_protocols::pa::CscaStore;
 use eid_protocols::webeid;
@@ -83,14 +83,19 @@ impl Operation {
         self.needs_pin() || matches!(self, Operation::Emrtd { key: Some(_), .. })
     }
 
+    /// The PIN it needs, if any.
+    pub fn pin(&self) -> Option<PinRef> {
+        match self {
+            Operation::Authenticate { .. } => Some(PinRef::Auth),
+            Operation::Sign { .. } => Some(PinRef::Sign),
+            Operation::Identity { address: true, .. } => Some(PinRef::Address),
+            _ => None,
+        }
+    }
+
     /// Whether it asks for a PIN (the card is reset afterwards).
     pub fn needs_pin(&self) -> bool {
-        matches!(
-            self,
-            Operation::Authenticate { .. }
-                | Operation::Sign { .. }
-                | Operation::Identity { address: true, .. }
-        )
+        self.pin().is_some()
     }
 }
 
@@ -417,13 +422,97 @@ fn consent(env: &WorkerEnv, job: &Job) -> Result<(), ApiError> {
     }
 }
 
+/// The PIN a job asked for before its transaction, with whose card it is.
+struct Asked {
+    /// The authentication certificate read before the dialog: the card must be the same one
+    /// when the transaction starts.
+    auth_certificate: Vec<u8>,
+    holder: Option<String>,
+    /// `None` when the operation needs no PIN, or the reader's keypad will take it.
+    pin: Option<Pin>,
+}
+
+/// Before the transaction: which card, whose, and the PIN typed in the dialog. The card is not
+/// held while the user types (other programs keep working, and Windows ends transactions idle
+/// for 5 s); the transaction that follows checks it is still the same card.
+fn ask_before(
+    env: &WorkerEnv,
+    transport: &mut PcscTransport,
+    job: &Job,
+) -> Result<Asked, ApiError> {
+    let mut card = PteidCard::open(transport)?;
+    let auth_certificate =
+        workflows::certificate(&mut card, CertKind::Authentication).map_err(behind_pace)?;
+    let holder = workflows::holder_name(&auth_certificate);
+    // A document prepared for another signing certificate is refused before any dialog.
+    if let Operation::Sign { certificate, .. } = &job.operation {
+        let signing = workflows::certificate(&mut card, CertKind::Signature)?;
+        if &signing.der != certificate {
+            return Err(certificate_mismatch());
+        }
+    }
+    let pin = match job.operation.pin() {
+        Some(pin) if !card.reader_has_pinpad() => {
+            let retries_left = match card.pin_status(pin)? {
+                PinStatus::Blocked => return Err(Error::PinBlocked.into()),
+                PinStatus::Verified => None,
+                PinStatus::NotVerified { tries_left } => Some(tries_left),
+            };
+            Some(dialog(
+                env,
+                job,
+                holder.as_deref(),
+                &PinAsk { pin, retries_left },
+            )?)
+        }
+        _ => None,
+    };
+    Ok(Asked {
+        auth_certificate: auth_certificate.der,
+        holder,
+        pin,
+    })
+}
+
+fn certificate_mismatch() -> ApiError {
+    ApiError::new(
+        "certificate-mismatch",
+        "the card's signing certificate is not the one given",
+    )
+}
+
+/// The agent's PIN dialog for `job`.
+fn dialog(
+    env: &WorkerEnv,
+    job: &Job,
+    holder: Option<&str>,
+    asked: &PinAsk,
+) -> Result<Pin, ApiError> {
+    let typed = env.prompt.pin(
+        &PinRequest {
+            origin: &job.origin,
+            operation: job.operation.describe(),
+            holder,
+            pin_name: asked.pin_name(),
+            retries_left: asked.retries_left,
+            error: None,
+        },
+        &job.cancel,
+    )?;
+    if job.cancel.is_cancelled() {
+        return Err(aborted());
+    }
+    Ok(Pin::new(&typed)?)
+}
+
 fn citizen_card(
     env: &WorkerEnv,
     transport: &mut PcscTransport,
     job: &Job,
 ) -> Result<Value, ApiError> {
+    let asked = ask_before(env, transport, job)?;
     let mut tx = transport.transaction()?;
-    let outcome = citizen_card_in(env, &mut *tx, job);
+    let outcome = citizen_card_in(env, &mut *tx, job, asked);
     // No PIN stays verified for whoever uses the card next: reset it before the transaction
     // ends, so no other program can slip in between (the caller resets again after the
     // transaction if this fails).
@@ -435,27 +524,29 @@ fn citizen_card(
     outcome
 }
 
-fn citizen_card_in(env: &WorkerEnv, tx: &mut dyn Transport, job: &Job) -> Result<Value, ApiError> {
+fn citizen_card_in(
+    env: &WorkerEnv,
+    tx: &mut dyn Transport,
+    job: &Job,
+    asked: Asked,
+) -> Result<Value, ApiError> {
     let mut card = PteidCard::open(tx)?;
     let auth_certificate =
         workflows::certificate(&mut card, CertKind::Authentication).map_err(behind_pace)?;
-    let holder = workflows::holder_name(&auth_certificate);
-    let mut ask = |asked: &PinAsk| -> Result<Pin, ApiError> {
-        let typed = env.prompt.pin(
-            &PinRequest {
-                origin: &job.origin,
-                operation: job.operation.describe(),
-                holder: holder.as_deref(),
-                pin_name: asked.pin_name(),
-                retries_left: asked.retries_left,
-                error: None,
-            },
-            &job.cancel,
-        )?;
-        if job.cancel.is_cancelled() {
-            return Err(aborted());
+    if auth_certificate.der != asked.auth_certificate {
+        return Err(ApiError::new(
+            "card-removed",
+            "another card was put in the reader while the dialog was open",
+        ));
+    }
+    let holder = asked.holder;
+    let mut typed = asked.pin;
+    // The PIN typed before the transaction; the dialog only if the keypad turned out unusable.
+    let mut ask = |pin_ask: &PinAsk| -> Result<Pin, ApiError> {
+        match typed.take() {
+            Some(pin) => Ok(pin),
+            None => dialog(env, job, holder.as_deref(), pin_ask),
         }
-        Ok(Pin::new(&typed)?)
     };
     match &job.operation {
         Operation::Certificate(kind) => {
@@ -486,10 +577,7 @@ fn citizen_card_in(env: &WorkerEnv, tx: &mut dyn Transport, job: &Job) -> Result
         } => {
             let signing = workflows::certificate(&mut card, CertKind::Signature)?;
             if &signing.der != certificate {
-                return Err(ApiError::new(
-                    "certificate-mismatch",
-                    "the card's signing certificate is not the one given",
-                ));
+                return Err(certificate_mismatch());
             }
             let signature = workflows::sign_hash(&mut card, &signing, *hash, digest, &mut ask)?;
             serde_json::to_value(signature).map_err(|e| ApiError::internal(e.to_string()))
