@@ -510,7 +510,12 @@ fn citizen_card(
     transport: &mut PcscTransport,
     job: &Job,
 ) -> Result<Value, ApiError> {
-    let asked = ask_before(env, transport, job)?;
+    // Only operations with a PIN dialog need the step before the transaction.
+    let asked = if job.operation.needs_pin() {
+        Some(ask_before(env, transport, job)?)
+    } else {
+        None
+    };
     let mut tx = transport.transaction()?;
     let outcome = citizen_card_in(env, &mut *tx, job, asked);
     // No PIN stays verified for whoever uses the card next: reset it before the transaction
@@ -528,19 +533,23 @@ fn citizen_card_in(
     env: &WorkerEnv,
     tx: &mut dyn Transport,
     job: &Job,
-    asked: Asked,
+    asked: Option<Asked>,
 ) -> Result<Value, ApiError> {
     let mut card = PteidCard::open(tx)?;
     let auth_certificate =
         workflows::certificate(&mut card, CertKind::Authentication).map_err(behind_pace)?;
-    if auth_certificate.der != asked.auth_certificate {
-        return Err(ApiError::new(
-            "card-removed",
-            "another card was put in the reader while the dialog was open",
-        ));
-    }
-    let holder = asked.holder;
-    let mut typed = asked.pin;
+    let (holder, mut typed) = match asked {
+        Some(asked) => {
+            if auth_certificate.der != asked.auth_certificate {
+                return Err(ApiError::new(
+                    "card-removed",
+                    "another card was put in the reader while the dialog was open",
+                ));
+            }
+            (asked.holder, asked.pin)
+        }
+        None => (workflows::holder_name(&auth_certificate), None),
+    };
     // The PIN typed before the transaction; the dialog only if the keypad turned out unusable.
     let mut ask = |pin_ask: &PinAsk| -> Result<Pin, ApiError> {
         match typed.take() {
