@@ -63,12 +63,6 @@ pub fn hash_name(hash: HashAlg) -> &'static str {
     }
 }
 
-/// Parses a Web eID hash function name (`SHA-256`, `SHA-384`, `SHA-512`). SHA-1 and SHA-224 are
-/// refused on purpose.
-pub fn parse_hash(name: &str) -> Option<HashAlg> {
-    HASHES.into_iter().find(|h| hash_name(*h) == name)
-}
-
 /// What the card can do with the key of `certificate`.
 pub fn supported_algorithms(certificate: &CardCertificate) -> Vec<SignatureAlgorithm> {
     let mut out = Vec::new();
@@ -107,6 +101,15 @@ pub fn holder_name(certificate: &CardCertificate) -> Option<String> {
     cn.as_str().ok().map(str::to_owned)
 }
 
+/// The tries left of `pin` (`None` when already verified), or `PinBlocked`. Costs no try.
+pub fn tries_left(card: &mut PteidCard<'_>, pin: PinRef) -> Result<Option<u8>, Error> {
+    match card.pin_status(pin)? {
+        PinStatus::Blocked => Err(Error::PinBlocked),
+        PinStatus::Verified => Ok(None),
+        PinStatus::NotVerified { tries_left } => Ok(Some(tries_left)),
+    }
+}
+
 /// Verifies `pin` once: on the reader's keypad when it has one (the digits never reach the
 /// agent), otherwise asked through `ask` after reading the tries left (which costs no try). A
 /// wrong PIN is returned as `WrongPin { retries_left }`, never retried.
@@ -115,11 +118,7 @@ pub fn verify_pin<E: From<Error>>(
     pin: PinRef,
     ask: &mut dyn FnMut(&PinAsk) -> Result<Pin, E>,
 ) -> Result<(), E> {
-    let retries_left = match card.pin_status(pin)? {
-        PinStatus::Blocked => return Err(Error::PinBlocked.into()),
-        PinStatus::Verified => None,
-        PinStatus::NotVerified { tries_left } => Some(tries_left),
-    };
+    let retries_left = tries_left(card, pin)?;
     if card.reader_has_pinpad() {
         tracing::info!(pin = pin.name(), "PIN entry on the reader's keypad");
         match card.verify_pin_on_reader(pin) {

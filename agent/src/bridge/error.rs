@@ -294,7 +294,9 @@ impl From<eid_card::Error> for ApiError {
             E::PinBlocked => ApiError::new("pin-blocked", message),
             E::InvalidPinFormat(_) => ApiError::new("invalid-pin-format", message),
             E::AccessDenied => ApiError::new("access-denied", message),
-            E::NotSupported(_) => ApiError::new("not-supported", message),
+            // No access protocol this agent can run with what it was given (e.g. a contactless
+            // Citizen Card without its CAN).
+            E::NotSupported(_) | E::AccessFailed(_) => ApiError::new("not-supported", message),
             _ => ApiError::new("card-error", message),
         }
     }

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use eid_card::emrtd::AccessKey;
-use eid_card::pteid::CertKind;
+use eid_card::pteid::{CertKind, HashAlg};
 use eid_protocols::webeid;
 use futures_util::StreamExt as _;
 use serde::Deserialize;
@@ -22,7 +22,6 @@ use super::error::ApiError;
 use super::policy::Caller;
 use super::worker::Operation;
 use crate::consent::{Decision, decide};
-use crate::workflows;
 
 /// The API document, also kept in the repository.
 pub const OPENAPI: &str = include_str!("../../../docs/bridge-openapi.json");
@@ -164,7 +163,8 @@ fn sign_operation(request: SignRequest) -> Result<Operation, ApiError> {
     let digest = B64
         .decode(request.hash.as_bytes())
         .map_err(|_| ApiError::bad_request("hash is not base64"))?;
-    let hash = workflows::parse_hash(&request.hash_function).ok_or_else(|| {
+    // SHA-1 and SHA-224 are refused on purpose.
+    let hash = HashAlg::from_name(&request.hash_function).ok_or_else(|| {
         ApiError::bad_request(format!(
             "hashFunction {:?}: use SHA-256, SHA-384 or SHA-512",
             request.hash_function

@@ -17,7 +17,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use eid_card::emrtd::{self, AccessKey, ReadOptions};
 use eid_card::pcsc_transport::{PcscContext, PcscTransport};
-use eid_card::pteid::{CertKind, HashAlg, Pin, PinRef, PinStatus, PteidCard};
+use eid_card::pteid::{CertKind, HashAlg, Pin, PinRef, PteidCard};
 use eid_card::{Error, Transport};
 use eid_protocols::pa::CscaStore;
 use eid_protocols::webeid;
@@ -441,8 +441,7 @@ fn ask_before(
     job: &Job,
 ) -> Result<Asked, ApiError> {
     let mut card = PteidCard::open(transport)?;
-    let auth_certificate =
-        workflows::certificate(&mut card, CertKind::Authentication).map_err(behind_pace)?;
+    let auth_certificate = workflows::certificate(&mut card, CertKind::Authentication)?;
     let holder = workflows::holder_name(&auth_certificate);
     // A document prepared for another signing certificate is refused before any dialog.
     if let Operation::Sign { certificate, .. } = &job.operation {
@@ -453,11 +452,7 @@ fn ask_before(
     }
     let pin = match job.operation.pin() {
         Some(pin) if !card.reader_has_pinpad() => {
-            let retries_left = match card.pin_status(pin)? {
-                PinStatus::Blocked => return Err(Error::PinBlocked.into()),
-                PinStatus::Verified => None,
-                PinStatus::NotVerified { tries_left } => Some(tries_left),
-            };
+            let retries_left = workflows::tries_left(&mut card, pin)?;
             Some(dialog(
                 env,
                 job,
@@ -536,8 +531,7 @@ fn citizen_card_in(
     asked: Option<Asked>,
 ) -> Result<Value, ApiError> {
     let mut card = PteidCard::open(tx)?;
-    let auth_certificate =
-        workflows::certificate(&mut card, CertKind::Authentication).map_err(behind_pace)?;
+    let auth_certificate = workflows::certificate(&mut card, CertKind::Authentication)?;
     let (holder, mut typed) = match asked {
         Some(asked) => {
             if auth_certificate.der != asked.auth_certificate {
@@ -640,22 +634,6 @@ fn citizen_card_in(
             }))
         }
         Operation::Emrtd { .. } => Err(ApiError::internal("eMRTD job on the Citizen Card path")),
-    }
-}
-
-/// A Citizen Card on a contactless reader keeps its applications behind PACE (6982 until the
-/// CAN has been used). The bridge does not run PACE-CAN for the Citizen Card yet: say so.
-fn behind_pace(error: Error) -> ApiError {
-    match error {
-        Error::Status {
-            status: eid_protocols::status::Status::SecurityStatusNotSatisfied,
-            ..
-        } => ApiError::new(
-            "not-supported",
-            "this Citizen Card answers only after PACE with its CAN (a contactless reader): \
-             use a contact reader for now",
-        ),
-        other => other.into(),
     }
 }
 

@@ -311,7 +311,20 @@ impl<'t> PteidCard<'t> {
             return Ok(());
         }
         *selected = None;
-        session.select(Select::DfName(app.aid()), FileReturn::None)?;
+        // A contactless CC2 keeps its applications closed (6982) until PACE with the CAN.
+        session
+            .select(Select::DfName(app.aid()), FileReturn::None)
+            .map_err(|e| match e {
+                Error::Status {
+                    status: Status::SecurityStatusNotSatisfied,
+                    ..
+                } => Error::AccessFailed(
+                    "the card's applications open only after PACE with its CAN (a contactless \
+                     Citizen Card): give the CAN, or use a contact reader"
+                        .into(),
+                ),
+                other => other,
+            })?;
         *selected = Some(app);
         Ok(())
     }
