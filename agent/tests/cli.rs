@@ -180,3 +180,61 @@ fn readers_reports_a_card_held_by_another_application_as_busy() {
             .contains("other program")
     );
 }
+
+/// `run` with bad settings stops before listening, with the code and the setting named: a
+/// non-loopback address, an unknown key in agent.toml, a policy entry that is not an origin.
+#[test]
+fn run_refuses_bad_configuration_before_listening() {
+    let dir = std::env::temp_dir().join(format!("eid-agent-run-config-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, "allow = []\ndeny = []\n").unwrap();
+    let run = |extra: &[&str]| {
+        let mut command = Command::new(AGENT);
+        command
+            .args(["run", "--json", "--port", "0", "--config-dir"])
+            .arg(&dir)
+            .arg("--policy")
+            .arg(&policy)
+            .args(extra);
+        let out = run_bounded(command);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        cli::json(&out)
+    };
+    let remote = run(&["--listen", "192.0.2.1"]);
+    assert_eq!(remote["error"]["code"], "config-invalid", "{remote}");
+    assert!(
+        remote["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("loopback")
+    );
+
+    std::fs::write(dir.join("agent.toml"), "port = 24180\npin_tries = 99\n").unwrap();
+    let unknown = run(&[]);
+    assert_eq!(unknown["error"]["code"], "config-invalid", "{unknown}");
+    assert!(
+        unknown["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("pin_tries")
+    );
+    std::fs::remove_file(dir.join("agent.toml")).unwrap();
+
+    std::fs::write(&policy, "allow = [\"https://desk.example/path\"]\n").unwrap();
+    let bad_policy = run(&[]);
+    assert_eq!(
+        bad_policy["error"]["code"], "config-invalid",
+        "{bad_policy}"
+    );
+    assert!(
+        bad_policy["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("desk.example")
+    );
+    // Nothing was created for a run that never started.
+    assert!(!dir.join("tls").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
