@@ -13,7 +13,9 @@ packages=(
   opensc             # pkcs15-tool / pkcs11-tool: the external check of the virtual Citizen Card
   pinentry-curses    # the agent's consent and PIN dialogs on a terminal (desktops: pinentry-gnome3)
   curl               # HTTP/2 checks of the bridge, and the demo's status call
+  openssl            # the demo's desk operator password
   chromium           # the browser tests of the bridge (headless)
+  postgresql         # the enrolment store's tests also run on PostgreSQL (SQLite is the default)
 )
 # The JS client's unit tests need Node.js (any version with `node --test`, 18+); the machine's
 # own is used when there is one.

@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
 ./scripts/start-pcscd.sh
+# The enrolment store's tests run on SQLite and, with this, on PostgreSQL too.
+EID_TEST_POSTGRES_URL=$(./scripts/start-postgres.sh)
+export EID_TEST_POSTGRES_URL
 
 export CARGO_TERM_COLOR=never
 # Tests that need pcscd fail instead of skipping when it is missing.
@@ -34,6 +37,14 @@ echo "-- the localhost bridge: authenticate through HTTPS against the card crate
 EID_BENCH_ROUNDS=${EID_BENCH_ROUNDS_CARD:-5} cargo bench --quiet -p eid-agent --bench bridge
 echo "== JS client unit tests (node --test)"
 node --test web/test/
+echo "== the README's first command, as a newcomer runs it (virtual cards, agent, enrolment service)"
+demo_log=$(mktemp)
+EID_DEMO_SECONDS=3 ./scripts/demo.sh >"$demo_log" 2>&1 || { cat "$demo_log"; exit 1; }
+grep -q 'Enrolment demo: open  https://localhost:8443/' "$demo_log" &&
+  grep -qi '<!doctype html>' "$demo_log" ||
+  { echo "demo: the printed URL did not answer with the start page"; cat "$demo_log"; exit 1; }
+echo "demo: up, printed its URL, and answered curl -k on it"
+rm -f "$demo_log"
 echo "== tests (in-process tier and real pcscd + vpcd tier)"
 # Browser tests fail instead of skipping when Chromium is missing.
 export EID_REQUIRE_BROWSER=1
