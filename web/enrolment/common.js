@@ -507,7 +507,7 @@ export function mrzAccess(documentNumber, birth, expiry) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Bytes: base64, a minimal DER reader (display only), the face image of DG2
+// Bytes: base64, a minimal DER reader (display only)
 
 /** Standard or URL-safe base64 (padding optional) to bytes; throws on bad input. */
 export function base64ToBytes(text) {
@@ -605,17 +605,3 @@ function decodeDirectoryString(bytes, tag) {
   return new TextDecoder("utf-8", { fatal: false }).decode(bytes);
 }
 
-/**
- * The JPEG face image at the end of an eMRTD DG2 (ISO/IEC 19794-5 record: the image is the
- * record's last part), or null when there is none (JPEG 2000, which browsers do not show, or
- * an unexpected layout). Display only, after the service verified the document.
- */
-export function jpegFromDg2(dg2) {
-  if (!(dg2 instanceof Uint8Array) || dg2.length < 4) return null;
-  const n = dg2.length;
-  if (dg2[n - 2] !== 0xff || dg2[n - 1] !== 0xd9) return null;
-  for (let i = 0; i + 2 < n; i++) {
-    if (dg2[i] === 0xff && dg2[i + 1] === 0xd8 && dg2[i + 2] === 0xff) return dg2.subarray(i);
-  }
-  return null;
-}

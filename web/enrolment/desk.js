@@ -6,7 +6,7 @@
 // SPDX-License-Identifier: EUPL-1.2
 import { EidBridge } from "/static/eid-bridge.js";
 import {
-  InputError, applyContactKind, base64ToBytes, bytesToBase64, canAccess, jpegFromDg2, loadConfig,
+  InputError, applyContactKind, canAccess, loadConfig,
   mrzAccess, onAction, postJson, setText, showNotice, showStep, startPage, takeValue, valueOf,
 } from "./common.js";
 
@@ -74,34 +74,28 @@ async function readDocument() {
   // the service then checks each one's hash against the SOD, so a document with any altered
   // data group is refused, not only one with an altered DG1 or DG2.
   const result = await bridge.readEmrtd({ ...access, challengeNonce: nonce, dataGroups: [1, 2, 11, 12] });
-  const { identity } = await postJson("/api/desk/document", { result, nonce });
+  const { identity, photo } = await postJson("/api/desk/document", { result, nonce });
   for (const id of ["can", "mrz-document-number", "mrz-birth", "mrz-expiry"]) takeValue(id);
   setText("identity-name", identity?.name ?? "");
   setText("identity-number", identity?.documentNumber ?? "");
   setText("identity-country", identity?.country ?? "");
   setText("identity-nationality", identity?.nationality ?? "");
   setText("identity-birth", identity?.dateOfBirth ?? "");
-  showPhoto(result?.dataGroups?.["2"]);
+  showPhoto(photo);
   showStep("mobile-key");
 }
 
 /**
- * The face photo of DG2, shown only now that the service has verified the document (DG2's hash
- * is covered by the SOD it checked), and only when it is a JPEG (browsers do not show JPEG 2000).
+ * The face photo from DG2, as the service decoded it (PNG) after verifying the document: DG2's
+ * hash is covered by the SOD it checked, and passports store JPEG 2000, which browsers do not
+ * show. Only a PNG data URL is accepted; anything else leaves the photo hidden.
  */
-function showPhoto(dg2Base64) {
+function showPhoto(dataUrl) {
   const photo = document.getElementById("identity-photo");
   photo.hidden = true;
   photo.removeAttribute("src");
-  if (typeof dg2Base64 !== "string") return;
-  let jpeg = null;
-  try {
-    jpeg = jpegFromDg2(base64ToBytes(dg2Base64));
-  } catch {
-    jpeg = null;
-  }
-  if (!jpeg) return;
-  photo.src = `data:image/jpeg;base64,${bytesToBase64(jpeg)}`;
+  if (typeof dataUrl !== "string" || !dataUrl.startsWith("data:image/png;base64,")) return;
+  photo.src = dataUrl;
   photo.hidden = false;
 }
 

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import {
   ApiError, InputError, apiErrorFromResponse, postJson, getJson, loadConfig, validBridgeUrl,
   describeError, showError, clearError, showStep, currentStep, setBusy, whileBusy, takeValue,
-  canAccess, mrzAccess, base64ToBytes, bytesToBase64, readTlv, certificateHolderName, jpegFromDg2,
+  canAccess, mrzAccess, base64ToBytes, bytesToBase64, readTlv, certificateHolderName,
 } from "../enrolment/common.js";
 import {
   WrongPinError, CardRemovedError, AgentNotRunningError, LocalNetworkPermissionError,
@@ -604,13 +604,3 @@ test("readTlv refuses truncated and non-DER lengths", () => {
   assert.throws(() => readTlv(new Uint8Array([0x04]), 0));
 });
 
-test("jpegFromDg2 finds a JPEG at the end of DG2, nothing else", () => {
-  const jpeg = [0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0xff, 0xd9];
-  const dg2 = new Uint8Array([0x75, 0x20, 0x7f, 0x61, 0x02, 0x01, 0x01, 0x5f, 0x2e, ...jpeg]);
-  assert.deepEqual([...jpegFromDg2(dg2)], jpeg);
-  const jp2 = new Uint8Array([0x75, 0x10, 0, 0, 0, 0x0c, 0x6a, 0x50, 0x20, 0x20, 0x0d, 0x0a, 0x87, 0x0a, 1, 2]);
-  assert.equal(jpegFromDg2(jp2), null);
-  assert.equal(jpegFromDg2(new Uint8Array([0xff, 0xd8, 0xff, 0x00])), null, "no end marker");
-  assert.equal(jpegFromDg2(new Uint8Array()), null);
-  assert.equal(jpegFromDg2("not bytes"), null);
-});
