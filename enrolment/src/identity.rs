@@ -22,7 +22,7 @@ pub struct IdentityView {
     pub country: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nationality: Option<String>,
-    /// Passport only: YYMMDD as in the MRZ (or YYYY-MM-DD when DG1 gives a full date).
+    /// Passport only: as the validation library gives it from DG1 (YYYY-MM-DD).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date_of_birth: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -652,3 +652,5 @@ pub mod agent {
     }
 }
 pub mod browser;
+pub mod cdp;
+pub mod enrolment;
