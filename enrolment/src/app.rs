@@ -62,6 +62,15 @@ type Senders = (Arc<dyn CodeSender>, Option<Arc<DevOutbox>>);
 /// service cannot deliver a code, which is refused at start.
 fn senders(args: &ServeArgs) -> Result<Senders, ConfigError> {
     let outbox = match &args.outbox {
+        // The outbox page shows every code to whoever can load it: a development aid that must
+        // not be reachable from another machine.
+        Some(_) if !args.listen.ip().is_loopback() => {
+            return Err(ConfigError(format!(
+                "--outbox is for development: it shows the one-time codes at /dev/outbox, so \
+                 the service must listen on a loopback address, not {}",
+                args.listen
+            )));
+        }
         Some(path) => {
             Some(Arc::new(DevOutbox::new(path).map_err(|e| {
                 ConfigError(format!("--outbox {}: {e}", path.display()))

@@ -127,6 +127,26 @@ fn configuration_errors_are_reported_before_listening() {
         );
         assert!(out.stdout.is_empty(), "{args:?} printed a listening line");
     }
+    // The development outbox shows the codes to whoever loads its page: loopback only.
+    let mut c = bin();
+    c.arg("serve")
+        .args([
+            "--listen",
+            "0.0.0.0:0",
+            "--fast-pin-hash",
+            "--outbox",
+            outbox_s,
+        ])
+        .args(["--card-trust", root_s])
+        .arg("--data-dir")
+        .arg(dir.join("data"));
+    let out = run(c, "");
+    assert!(!out.status.success(), "--outbox on 0.0.0.0 started");
+    assert!(
+        stderr(&out).contains("loopback address"),
+        "{}",
+        stderr(&out)
+    );
     // A text file as the trust anchors.
     let junk = dir.join("junk.pem");
     std::fs::write(&junk, "not a certificate").unwrap();
