@@ -15,8 +15,6 @@ use time::OffsetDateTime;
 
 /// Largest trust file read (a full ICAO master list is a few MB).
 const MAX_TRUST_FILE: u64 = 32 << 20;
-/// Most files taken from one CSCA folder.
-const MAX_TRUST_FILES: usize = 10_000;
 
 /// Reference enrolment service: binds a Citizen Card or a passport to a mobile key.
 #[derive(Debug, Parser)]
@@ -237,8 +235,8 @@ pub fn token_validator(origin: &Origin, files: &[PathBuf]) -> Result<TokenValida
 }
 
 /// The CSCA store for the desk: each `--csca` is a file (certificate, CRL or master list) or a
-/// folder of them. A file that is none of these is an error; in a folder it is skipped with a
-/// warning (folders often hold README files). `None` when no `--csca` is given (the desk then
+/// folder of them, read by `eid_card::emrtd::trust::add_path` (the agent's own loader): a file
+/// that is none of these is an error; in a folder it is skipped with a warning. `None` when no `--csca` is given (the desk then
 /// refuses every document with `validator-config`).
 pub fn csca_store(paths: &[PathBuf]) -> Result<Option<CscaStore>, ConfigError> {
     if paths.is_empty() {
@@ -247,28 +245,8 @@ pub fn csca_store(paths: &[PathBuf]) -> Result<Option<CscaStore>, ConfigError> {
     let now = OffsetDateTime::now_utc();
     let mut store = CscaStore::new();
     for path in paths {
-        if path.is_dir() {
-            let entries = std::fs::read_dir(path)
-                .map_err(|e| err(format!("--csca {}: {e}", path.display())))?;
-            let mut files: Vec<PathBuf> = entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.is_file())
-                .take(MAX_TRUST_FILES)
-                .collect();
-            files.sort();
-            for file in files {
-                let bytes = read_limited("--csca", &file)?;
-                if let Err(e) = store.add_file(&bytes, now) {
-                    tracing::warn!(path = %file.display(), error = %e, "skipping CSCA file");
-                }
-            }
-        } else {
-            let bytes = read_limited("--csca", path)?;
-            store
-                .add_file(&bytes, now)
-                .map_err(|e| err(format!("--csca {}: {e}", path.display())))?;
-        }
+        eid_card::emrtd::trust::add_path(&mut store, path, now)
+            .map_err(|e| err(format!("--csca: {e}")))?;
     }
     if store.is_empty() {
         return Err(err("--csca: no CSCA certificate found in the given files"));

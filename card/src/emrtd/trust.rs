@@ -50,23 +50,7 @@ pub fn load(
     let now = OffsetDateTime::now_utc();
     let mut store = CscaStore::new();
     if let Some(dir) = folder {
-        let entries = std::fs::read_dir(dir).map_err(|source| TrustStoreError::Io {
-            path: dir.to_owned(),
-            source,
-        })?;
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_file())
-            .take(MAX_FILES)
-            .collect();
-        paths.sort();
-        for path in paths {
-            let bytes = read(&path)?;
-            if let Err(e) = store.add_file(&bytes, now) {
-                tracing::warn!(path = %path.display(), error = %e, "skipping trust file");
-            }
-        }
+        add_folder(&mut store, dir, now)?;
         if store.is_empty() {
             return Err(TrustStoreError::Empty(dir.to_owned()));
         }
@@ -81,4 +65,51 @@ pub fn load(
             })?;
     }
     Ok(store)
+}
+
+/// Adds `path` to `store`: a folder as in [`load`] (files that are no trust material skipped
+/// with a warning), or one file (certificate, CRL or master list), which must be one of them.
+pub fn add_path(
+    store: &mut CscaStore,
+    path: &Path,
+    now: OffsetDateTime,
+) -> Result<(), TrustStoreError> {
+    if path.is_dir() {
+        return add_folder(store, path, now);
+    }
+    let bytes = read(path)?;
+    store
+        .add_file(&bytes, now)
+        .map(drop)
+        .map_err(|source| TrustStoreError::Invalid {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Every regular file of `dir` (sorted, at most [`MAX_FILES`]); what is not trust material is
+/// skipped with a warning (folders often hold README files).
+fn add_folder(
+    store: &mut CscaStore,
+    dir: &Path,
+    now: OffsetDateTime,
+) -> Result<(), TrustStoreError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| TrustStoreError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .take(MAX_FILES)
+        .collect();
+    paths.sort();
+    for path in paths {
+        let bytes = read(&path)?;
+        if let Err(e) = store.add_file(&bytes, now) {
+            tracing::warn!(path = %path.display(), error = %e, "skipping trust file");
+        }
+    }
+    Ok(())
 }
