@@ -23,6 +23,7 @@ use eid_protocols::webeid::{
     AccessInfo, AccessMethod, AuthToken, EmrtdResult, JwsAlgorithm, digest_to_sign,
     emrtd_aa_challenge,
 };
+use eid_tests::enrolment::{error_code, write_card_trust, write_unrelated_root};
 use eid_tests::https::{HttpsClient, Request, Response};
 use eid_tests::{InProcessRig, Rig as _, vpcd_like};
 use serde_json::{Value, json};
@@ -44,50 +45,10 @@ fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_eid-enrolment"))
 }
 
-/// The Citizen Card test PKI's authentication chain (root and auth sub-CA), as PEM files.
+/// The Citizen Card test PKI's authentication chain (root and auth sub-CA), as one PEM file.
 fn card_trust(dir: &Path) -> Vec<PathBuf> {
     let built = eid_hardware_mocks::pteid::cc2::cc2_default().unwrap();
-    let root = dir.join("cc-root.pem");
-    let sub = dir.join("cc-auth-sub-ca.pem");
-    std::fs::write(&root, built.pki.root.to_pem().unwrap()).unwrap();
-    std::fs::write(&sub, built.pki.auth_sub_ca.to_pem().unwrap()).unwrap();
-    vec![root, sub]
-}
-
-/// A root CA nobody issued a card under.
-fn unrelated_root(dir: &Path) -> PathBuf {
-    use openssl::asn1::Asn1Time;
-    use openssl::bn::BigNum;
-    use openssl::ec::{EcGroup, EcKey};
-    use openssl::hash::MessageDigest;
-    use openssl::nid::Nid;
-    use openssl::pkey::PKey;
-    use openssl::x509::extension::BasicConstraints;
-    use openssl::x509::{X509, X509NameBuilder};
-    let key = PKey::from_ec_key(
-        EcKey::generate(&EcGroup::from_curve_name(Nid::SECP384R1).unwrap()).unwrap(),
-    )
-    .unwrap();
-    let mut name = X509NameBuilder::new().unwrap();
-    name.append_entry_by_text("CN", "Unrelated Root").unwrap();
-    let name = name.build();
-    let mut b = X509::builder().unwrap();
-    b.set_version(2).unwrap();
-    b.set_serial_number(&BigNum::from_u32(7).unwrap().to_asn1_integer().unwrap())
-        .unwrap();
-    b.set_subject_name(&name).unwrap();
-    b.set_issuer_name(&name).unwrap();
-    b.set_pubkey(&key).unwrap();
-    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-        .unwrap();
-    b.set_not_after(&Asn1Time::days_from_now(365).unwrap())
-        .unwrap();
-    b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
-        .unwrap();
-    b.sign(&key, MessageDigest::sha384()).unwrap();
-    let path = dir.join("unrelated-root.pem");
-    std::fs::write(&path, b.build().to_pem().unwrap()).unwrap();
-    path
+    vec![write_card_trust(dir, &built.pki, "cc-trust.pem")]
 }
 
 /// A running service with its own data folder.
@@ -274,14 +235,9 @@ impl Browser<'_> {
     }
 }
 
-fn code_of(r: &Response) -> String {
-    r.error_code()
-        .unwrap_or_else(|| panic!("no error code: {} {}", r.status, r.text()))
-}
-
 fn expect_error(r: &Response, status: u16, code: &str) -> Value {
     assert_eq!(
-        (r.status, code_of(r).as_str()),
+        (r.status, error_code(r).as_str()),
         (status, code),
         "{}",
         r.text()
@@ -722,7 +678,7 @@ fn post_checks_origin_content_type_and_size() {
 #[test]
 fn an_untrusted_card_authority_is_refused() {
     let dir = temp_dir("untrusted-anchor");
-    let root = unrelated_root(&dir);
+    let root = write_unrelated_root(&dir, "unrelated-root.pem");
     let service = Service::start("untrusted", &[], Some(vec![root]));
     let mut card = Card::cc1();
     let mut b = service.browser();
@@ -780,7 +736,7 @@ fn a_wrong_code_three_times_spends_it() {
         );
     }
     let r = b.post("/api/enrol/confirm", json!({ "code": wrong }));
-    let c = code_of(&r);
+    let c = error_code(&r);
     assert!(
         c == "code-attempts-exhausted" || c == "code-wrong",
         "{}",
