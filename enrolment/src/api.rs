@@ -729,7 +729,6 @@ async fn login_confirm(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<An
         }
         Err(other) => return Err(code_error(other)),
     }
-    app.store.reset_failures(&binding.id, t).await.map_err(db)?;
     app.store.record_login(&binding.id, t).await.map_err(db)?;
     if let Err(e) = app
         .store

@@ -970,7 +970,7 @@ async fn failures_to_suspension(store: Store) {
         store.record_failure(&b.id, NOW, 3).await.unwrap(),
         outcomes[0]
     );
-    store.reset_failures(&b.id, NOW).await.unwrap();
+    store.record_login(&b.id, NOW).await.unwrap();
     for (i, expected) in outcomes.iter().enumerate() {
         assert_eq!(
             store
@@ -989,8 +989,8 @@ async fn failures_to_suspension(store: Store) {
         store.record_failure(&b.id, NOW + 5, 3).await.unwrap(),
         outcomes[2]
     );
-    // Resetting the counter does not lift the suspension...
-    store.reset_failures(&b.id, NOW + 6).await.unwrap();
+    // A login resets the counter but does not lift the suspension...
+    store.record_login(&b.id, NOW + 6).await.unwrap();
     let still = store.binding_by_id(&b.id).await.unwrap().unwrap();
     assert_eq!((still.status.as_str(), still.failures), ("suspended", 0));
     // ...re-enrolment does.
@@ -1004,10 +1004,6 @@ async fn failures_to_suspension(store: Store) {
 
     assert!(matches!(
         store.record_failure("no-such-id", NOW, 3).await,
-        Err(StoreError::NotFound(_))
-    ));
-    assert!(matches!(
-        store.reset_failures("no-such-id", NOW).await,
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(

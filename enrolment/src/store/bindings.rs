@@ -265,29 +265,17 @@ impl Store {
         })
     }
 
-    /// Sets the failure counter back to 0 (after a successful PIN and code). It does not lift
-    /// a suspension: only re-enrolment ([`Store::upsert_binding`]) does.
-    pub async fn reset_failures(&self, binding_id: &str, now: i64) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE bindings SET failures = 0, updated_at = $2 WHERE id = $1")
-            .bind(binding_id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::NotFound("binding"))
-        }
-    }
-
-    /// Records a successful login.
+    /// Records a successful login (right PIN and code): the failure counter goes back to 0 in
+    /// the same update. It does not lift a suspension: only re-enrolment
+    /// ([`Store::upsert_binding`]) does.
     pub async fn record_login(&self, binding_id: &str, now: i64) -> Result<(), StoreError> {
-        let done =
-            sqlx::query("UPDATE bindings SET last_login_at = $2, updated_at = $2 WHERE id = $1")
-                .bind(binding_id)
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
+        let done = sqlx::query(
+            "UPDATE bindings SET failures = 0, last_login_at = $2, updated_at = $2 WHERE id = $1",
+        )
+        .bind(binding_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         if done.rows_affected() == 1 {
             Ok(())
         } else {
