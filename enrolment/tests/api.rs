@@ -650,6 +650,18 @@ fn post_checks_origin_content_type_and_size() {
         )
         .unwrap();
     expect_error(&r, 400, "bad-request");
+    // A field the step does not take (a page cannot slip in an identity or a flag).
+    let r = c
+        .send(
+            &Request::post("/api/enrol/mobile-key")
+                .origin(&service.origin)
+                .json(&json!({
+                    "contact": "+351912345678", "pin": "4826", "pinRepeat": "4826",
+                    "identity": {"name": "Someone Else"}
+                })),
+        )
+        .unwrap();
+    expect_error(&r, 400, "bad-request");
     // Unknown route, and the outbox page exists with --outbox.
     let r = c.send(&Request::get("/nope").host("localhost")).unwrap();
     assert_eq!(r.status, 404);
