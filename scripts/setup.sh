@@ -16,6 +16,9 @@ packages=(
   openssl            # the demo's desk operator password
   chromium           # the browser tests of the bridge (headless)
   postgresql         # the enrolment store's tests also run on PostgreSQL (SQLite is the default)
+  libnss3-tools      # certutil: eid-agent install registers the local CA in NSS databases
+  ca-certificates    # update-ca-certificates: the system trust store (install --system)
+  dbus-daemon        # dbus-run-session: the tray icon's tests run on a private session bus
 )
 # The JS client's unit tests need Node.js (any version with `node --test`, 18+); the machine's
 # own is used when there is one.

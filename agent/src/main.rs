@@ -42,27 +42,26 @@ enum Command {
     Card(eid_agent::cli_card::CardArgs),
     /// ICAO 9303 eMRTD (passport, ID card): read with PACE or BAC and verify.
     Emrtd(eid_agent::cli_emrtd::EmrtdArgs),
+    /// Install the agent for this user (or, with --system, the machine): local CA and its
+    /// trust in the browsers, autostart, browser policies. Idempotent.
+    Install(eid_agent::cli_install::InstallArgs),
+    /// Undo everything `install` did (same scope).
+    Uninstall(eid_agent::cli_install::UninstallArgs),
+    /// Check pcscd, readers, cards, the port, the certificates and their trust, the browser
+    /// policy and the configuration; print each failure with its remedy.
+    Doctor(eid_agent::doctor::DoctorArgs),
+    /// Write the manual pages generated from this command line (packaging).
+    #[command(hide = true)]
+    Man {
+        /// Directory to write eid-agent.1 and one page per subcommand into.
+        #[arg(long, default_value = ".")]
+        out: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Logs go to stderr: `EID_LOG` filters them (default: warnings; `run` also logs each request
-    // and card operation), `EID_LOG_FORMAT=json` makes them one JSON object per line. They never
-    // carry a PIN, a CAN or an APDU's data (APDUs: header, length and status word only).
-    let default_filter = match cli.command {
-        Command::Run(_) => "warn,eid_agent=info",
-        _ => "warn",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("EID_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("EID_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
+    eid_agent::logging::init(matches!(cli.command, Command::Run(_)));
     let (result, json) = match cli.command {
         Command::Readers { json } => (readers(json), json),
         Command::Monitor { json } => (watch(json, false), json),
@@ -77,6 +76,10 @@ fn main() -> ExitCode {
             };
         }
         Command::Sites(args) => return eid_agent::cli_sites::main(args),
+        Command::Install(args) => return eid_agent::cli_install::install(args),
+        Command::Uninstall(args) => return eid_agent::cli_install::uninstall(args),
+        Command::Doctor(args) => return eid_agent::doctor::main(args),
+        Command::Man { out } => return man_pages(&out),
         Command::Card(args) => {
             let json = args.json;
             (eid_agent::cli_card::run(args), json)
@@ -90,6 +93,35 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             ErrorReport::new(&e).print(json);
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Writes `eid-agent.1` and `eid-agent-<sub>.1` for every visible subcommand.
+fn man_pages(out: &std::path::Path) -> ExitCode {
+    use clap::CommandFactory;
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(out)?;
+        let command = Cli::command();
+        let mut page = Vec::new();
+        clap_mangen::Man::new(command.clone()).render(&mut page)?;
+        std::fs::write(out.join("eid-agent.1"), page)?;
+        for sub in command.get_subcommands().filter(|c| !c.is_hide_set()) {
+            let name = format!("eid-agent-{}", sub.get_name());
+            let mut page = Vec::new();
+            clap_mangen::Man::new(sub.clone().name(name.clone())).render(&mut page)?;
+            std::fs::write(out.join(format!("{name}.1")), page)?;
+        }
+        Ok(())
+    };
+    match write() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "error: cannot write the manual pages into {}: {e}",
+                out.display()
+            );
             ExitCode::from(2)
         }
     }
