@@ -1,5 +1,7 @@
 //! `eid-agent run`: the long-running agent. It watches readers and serves the localhost
-//! HTTPS bridge until interrupted (Ctrl-C, SIGTERM), then shuts down gracefully.
+//! HTTPS bridge until interrupted (Ctrl-C, SIGTERM, or "Quit" in the tray menu), then shuts down
+//! gracefully. In a desktop session it shows the tray icon (`crate::tray`) unless `--no-tray`;
+//! its log also goes to the log folder (`crate::logging`).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -31,6 +33,9 @@ pub struct RunArgs {
     /// Print reader and card events as JSON lines instead of text.
     #[arg(long)]
     pub json: bool,
+    /// No tray icon, even in a desktop session.
+    #[arg(long)]
+    pub no_tray: bool,
 }
 
 /// Why `run` stopped.
@@ -74,9 +79,18 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
     if let Some(p) = &args.pinentry {
         config.pinentry = Some(p.clone());
     }
-    let tls_dir = config.tls_dir();
-    let material = eid_installer::tls::ensure(&tls_dir, time::OffsetDateTime::now_utc())
-        .map_err(|e| RunError::Tls(e.to_string()))?;
+    // The machine's certificate (install --system) when the user has no CA of their own and may
+    // read it; otherwise the user's own, created or renewed here.
+    let (tls_dir, material) = eid_installer::tls::agent_material(
+        &config.tls_dir(),
+        std::path::Path::new(eid_installer::tls::SYSTEM_TLS_DIR),
+        time::OffsetDateTime::now_utc(),
+    )
+    .map_err(|e| RunError::Tls(e.to_string()))?;
+    let machine_ca = tls_dir == std::path::Path::new(eid_installer::tls::SYSTEM_TLS_DIR);
+    if material.ca_created || machine_ca {
+        register_new_ca(&args.config, &material);
+    }
     let tls = bridge::server::tls_config(material.cert_chain_der(), material.key_der())
         .map_err(|e| RunError::Tls(e.to_string()))?;
     let prompt: Arc<dyn Prompt> = Arc::new(pinentry(&config));
@@ -92,7 +106,32 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
             .map(|l| l.local_addr().map(|a| a.port()))
             .transpose()?
             .unwrap_or(config.port);
-        let bridge = Bridge::start(&config, port, prompt, sites)?;
+        let bridge = Bridge::start(&config, port, prompt, Arc::clone(&sites))?;
+        let quit = Arc::new(tokio::sync::Notify::new());
+        let tray = if args.no_tray {
+            None
+        } else {
+            crate::tray::Tray::start(
+                crate::tray::TrayOptions {
+                    readers: Arc::clone(&bridge.shared.readers),
+                    activity: bridge.shared.queue.activity(),
+                    sites,
+                    admin_allowed: config
+                        .policy
+                        .allow
+                        .iter()
+                        .map(|o| o.as_str().to_owned())
+                        .collect(),
+                    log_dir: crate::logging::log_dir(),
+                    doctor_config: crate::config::ConfigArgs {
+                        port: Some(port),
+                        ..args.config.clone()
+                    },
+                    quit: Arc::clone(&quit),
+                },
+                &tokio::runtime::Handle::current(),
+            )
+        };
         if let Some(file) = &args.port_file {
             std::fs::write(file, port.to_string())?;
         }
@@ -129,11 +168,17 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
         }
         flush();
         let shutdown = async {
-            shutdown_signal().await;
+            tokio::select! {
+                _ = shutdown_signal() => {}
+                _ = quit.notified() => {}
+            }
             tracing::info!("shutting down");
         };
         bridge::server::serve(listeners, tls, Arc::clone(&bridge.shared), shutdown).await;
         bridge.stop();
+        if let Some(tray) = tray {
+            tray.stop();
+        }
         if !args.json {
             println!("eID agent stopped");
         }
@@ -143,6 +188,30 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
     // wait for it.
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(())
+}
+
+/// A CA created just now is in no trust store yet, and the machine's CA (`install --system`) is in
+/// the system store, which Chromium on Linux does not read. The user's own agent (the default
+/// configuration directory) registers it with the user's NSS databases, as `eid-agent install`
+/// does (idempotent: a CA already trusted is left as it is), so that someone who installed the
+/// package and logged in, or a desk user, needs no second step. An agent
+/// started on another configuration directory (tests, a second agent) leaves the user's browsers
+/// alone: it would otherwise replace the CA they trust.
+fn register_new_ca(args: &crate::config::ConfigArgs, material: &eid_installer::tls::LocalTls) {
+    let default_dir =
+        args.config_dir.is_none() && std::env::var_os(crate::config::ENV_CONFIG_DIR).is_none();
+    let (Some(home), Some(ca)) = (dirs::home_dir(), material.ca_der()) else {
+        return;
+    };
+    if !default_dir {
+        tracing::info!(
+            "new local CA not registered with the browsers (not the default configuration directory); run eid-agent install"
+        );
+        return;
+    }
+    for step in eid_installer::register_user_trust(&home, ca) {
+        tracing::info!(step = %step.step, status = ?step.status, "{}", step.detail);
+    }
 }
 
 fn pinentry(config: &Config) -> Pinentry {

@@ -15,4 +15,5 @@ pub mod prompt;
 pub mod readers;
 pub mod report;
 pub mod service;
+pub mod tray;
 pub mod workflows;

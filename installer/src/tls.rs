@@ -33,6 +33,24 @@
 //! returns [`TlsError::CaKeyUnavailable`] at that point; the installer then calls [`regenerate`]
 //! (a new CA and leaf) and registers the new CA again.
 //!
+//! # Keeping or destroying the CA key: per scope
+//! - User scope (`eid-agent install`, and `eid-agent run` on first start): the CA key is **kept**
+//!   as described above. Renewal path: the agent renews the leaf by itself ([`ensure`], at every
+//!   start, [`RENEW_BEFORE_DAYS`] ahead); no trust registration is needed again for the CA's ten
+//!   years. A damaged or lost CA key makes `eid-agent install` call [`regenerate`] and register
+//!   the new CA (deleting the older CAs of ours from the NSS databases).
+//! - System scope (`eid-agent install --system`, `/etc/eid-agent/tls`, see
+//!   [`SYSTEM_TLS_DIR`]): the CA key is **destroyed**, in fact never written
+//!   ([`regenerate_without_ca_key`]): the machine's trust store, browser policies and every user's
+//!   NSS database trust that CA, so a key left on disk would let root-readable malware mint
+//!   localhost certificates trusted by every user; without it nothing on the machine can. The
+//!   leaf key is 0640 root:`eid-agent`, so members of that group run the agent with it
+//!   ([`agent_material`], read-only via [`load_system`]). Renewal path: the administrator runs
+//!   `eid-agent install --system` again before the leaf's 397 days are over (it regenerates CA
+//!   and leaf and registers the new CA everywhere); `eid-agent doctor` warns
+//!   [`RENEW_BEFORE_DAYS`] days ahead, and an expired machine leaf is
+//!   [`TlsError::SystemUnusable`], whose remedy says so.
+//!
 //! An existing CA that parses is never replaced silently: trust stores hold it, and a new one
 //! would make every browser refuse the bridge until it is registered again. A `ca.pem` that does
 //! not parse (or is not a usable CA any more) is an error that tells the user to run
@@ -133,6 +151,10 @@ pub enum TlsError {
     /// Key or certificate generation failed (a bug, or the system's random source).
     #[error("cannot generate the local TLS certificates: {0}")]
     Generate(#[from] rcgen::Error),
+    /// The machine's TLS material (`/etc/eid-agent/tls`, made by `eid-agent install --system`)
+    /// is missing, unreadable, expired or inconsistent. Only the administrator can renew it.
+    #[error("the machine's localhost certificate in {} is unusable: {reason}", dir.display())]
+    SystemUnusable { dir: PathBuf, reason: String },
 }
 
 impl TlsError {
@@ -143,6 +165,7 @@ impl TlsError {
             TlsError::CaUnusable { .. } => "tls-ca-unusable",
             TlsError::CaKeyUnavailable { .. } => "tls-ca-key-unavailable",
             TlsError::Generate(_) => "tls-generate",
+            TlsError::SystemUnusable { .. } => "tls-system-unusable",
         }
     }
 
@@ -158,6 +181,10 @@ impl TlsError {
                  browsers), or delete the tls directory named above and restart the agent."
             }
             TlsError::Generate(_) => "Report this as a bug.",
+            TlsError::SystemUnusable { .. } => {
+                "Ask the administrator to run `sudo eid-agent install --system` (it renews the \
+                 machine's certificate), or run `eid-agent install` to use a CA of your own."
+            }
         }
     }
 }
@@ -223,7 +250,7 @@ pub fn ensure(dir: &Path, now: OffsetDateTime) -> Result<LocalTls, TlsError> {
     let _lock = prepare_dir(dir)?;
     let ca_path = dir.join(CA_FILE);
     let Some(ca_pem) = read_optional(&ca_path)? else {
-        return create_all(dir, now, "no local CA yet".to_owned());
+        return create_all(dir, now, "no local CA yet".to_owned(), true);
     };
     let ca_der = parse_ca(&ca_pem, now).map_err(|reason| TlsError::CaUnusable {
         path: ca_path.clone(),
@@ -248,11 +275,72 @@ pub fn ensure(dir: &Path, now: OffsetDateTime) -> Result<LocalTls, TlsError> {
     }
 }
 
+/// Loads the machine's TLS material made by `eid-agent install --system` (normally
+/// [`SYSTEM_TLS_DIR`]) without writing anything: the machine CA's key was destroyed, so nothing
+/// here can be renewed by the agent. A leaf that is expired, not yet valid, not signed by the CA
+/// next to it or not matching its key is [`TlsError::SystemUnusable`], whose remedy sends the
+/// user to the administrator. A leaf close to expiry is still served (`eid-agent doctor` warns
+/// [`RENEW_BEFORE_DAYS`] days ahead).
+pub fn load_system(dir: &Path, now: OffsetDateTime) -> Result<LocalTls, TlsError> {
+    let unusable = |reason: String| TlsError::SystemUnusable {
+        dir: dir.to_path_buf(),
+        reason,
+    };
+    let read = |name: &str| -> Result<String, TlsError> {
+        let path = dir.join(name);
+        match fs::read(&path) {
+            Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+            Err(e) => Err(unusable(format!("cannot read {}: {e}", path.display()))),
+        }
+    };
+    let ca_pem = read(CA_FILE)?;
+    let ca_der = parse_ca(&ca_pem, now).map_err(|r| unusable(format!("{CA_FILE}: {r}")))?;
+    let chain_pem = read(LEAF_FILE)?;
+    let key_pem = Zeroizing::new(read(LEAF_KEY_FILE)?);
+    let leaf = validate_leaf(chain_pem, key_pem, &ca_der, now, Duration::ZERO).map_err(unusable)?;
+    Ok(finish(ca_pem, ca_der, leaf, false, false, None))
+}
+
+/// The machine's TLS directory (see [`agent_material`]).
+pub const SYSTEM_TLS_DIR: &str = crate::layout::SYSTEM_TLS_DIR;
+
+/// The TLS material `eid-agent run` serves, and the directory it came from: the machine's
+/// (`system_dir`, via [`load_system`]) when the user has no CA of their own (`user_dir/ca.pem`
+/// absent) and the machine's leaf and key are readable by this process; otherwise the user's
+/// own, created or renewed by [`ensure`].
+pub fn agent_material(
+    user_dir: &Path,
+    system_dir: &Path,
+    now: OffsetDateTime,
+) -> Result<(PathBuf, LocalTls), TlsError> {
+    let readable = |name: &str| fs::File::open(system_dir.join(name)).is_ok();
+    if !user_dir.join(CA_FILE).exists() && readable(LEAF_FILE) && readable(LEAF_KEY_FILE) {
+        return Ok((system_dir.to_path_buf(), load_system(system_dir, now)?));
+    }
+    Ok((user_dir.to_path_buf(), ensure(user_dir, now)?))
+}
+
 /// Replaces the CA and the leaf with new ones, whatever is in `dir`. For the installer (a CA key
 /// it destroyed, a CA it could not use); the new CA must then be registered with trust stores.
 pub fn regenerate(dir: &Path, now: OffsetDateTime) -> Result<LocalTls, TlsError> {
     let _lock = prepare_dir(dir)?;
-    create_all(dir, now, "regenerated on request".to_owned())
+    create_all(dir, now, "regenerated on request".to_owned(), true)
+}
+
+/// Like [`regenerate`], but the new CA's private key never reaches the disk: it signs the leaf
+/// in memory and is dropped. For the machine's CA (`eid-agent install --system`): no
+/// process on the machine can mint another certificate under it. Any `ca-key.pem` left in `dir`
+/// by an earlier layout is deleted. The leaf can then only be renewed by calling this again
+/// (and registering the new CA).
+pub fn regenerate_without_ca_key(dir: &Path, now: OffsetDateTime) -> Result<LocalTls, TlsError> {
+    let _lock = prepare_dir(dir)?;
+    let tls = create_all(dir, now, "regenerated on request".to_owned(), false)?;
+    let key_path = dir.join(CA_KEY_FILE);
+    match fs::remove_file(&key_path) {
+        Ok(()) => Ok(tls),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(tls),
+        Err(e) => Err(io_error("delete", &key_path)(e)),
+    }
 }
 
 /// Writes `contents` to `path` atomically: a temporary file in the same directory with `mode`,
@@ -441,7 +529,13 @@ fn check_leaf(
     let Some(key_pem) = read_optional(&dir.join(LEAF_KEY_FILE))?.map(Zeroizing::new) else {
         return Ok(Err(format!("{LEAF_KEY_FILE} is missing")));
     };
-    Ok(validate_leaf(chain_pem, key_pem, ca_der, now))
+    Ok(validate_leaf(
+        chain_pem,
+        key_pem,
+        ca_der,
+        now,
+        Duration::days(RENEW_BEFORE_DAYS),
+    ))
 }
 
 fn validate_leaf(
@@ -449,6 +543,7 @@ fn validate_leaf(
     key_pem: Zeroizing<String>,
     ca_der: &CertificateDer<'static>,
     now: OffsetDateTime,
+    renew_before: Duration,
 ) -> Result<Leaf, String> {
     let chain_der = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
@@ -474,11 +569,16 @@ fn validate_leaf(
     if now < not_before {
         return Err("the leaf is not valid yet".to_owned());
     }
-    if not_after - now < Duration::days(RENEW_BEFORE_DAYS) {
-        return Err(format!(
-            "the leaf expires on {} (less than {RENEW_BEFORE_DAYS} days left)",
-            leaf.validity().not_after
-        ));
+    if not_after - now < renew_before {
+        return Err(if renew_before.is_zero() || not_after <= now {
+            format!("the leaf expired on {}", leaf.validity().not_after)
+        } else {
+            format!(
+                "the leaf expires on {} (less than {} days left)",
+                leaf.validity().not_after,
+                renew_before.whole_days()
+            )
+        });
     }
     if not_after - not_before > Duration::days(825) {
         return Err("the leaf is valid for more than 825 days".to_owned());
@@ -586,7 +686,12 @@ fn owner_label() -> String {
     label.chars().filter(|c| !c.is_control()).take(48).collect()
 }
 
-fn create_all(dir: &Path, now: OffsetDateTime, why: String) -> Result<LocalTls, TlsError> {
+fn create_all(
+    dir: &Path,
+    now: OffsetDateTime,
+    why: String,
+    keep_ca_key: bool,
+) -> Result<LocalTls, TlsError> {
     let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
@@ -621,11 +726,13 @@ fn create_all(dir: &Path, now: OffsetDateTime, why: String) -> Result<LocalTls, 
     let ca_der = ca_cert.der().clone();
 
     // Key first: a crash between the two writes leaves a CA with its key, or no CA.
-    write(
-        &dir.join(CA_KEY_FILE),
-        &Zeroizing::new(ca_key.serialize_pem()),
-        0o600,
-    )?;
+    if keep_ca_key {
+        write(
+            &dir.join(CA_KEY_FILE),
+            &Zeroizing::new(ca_key.serialize_pem()),
+            0o600,
+        )?;
+    }
     write(&dir.join(CA_FILE), &ca_pem, 0o644)?;
     let leaf = issue_leaf(dir, &ca_pem, ca_key, now)?;
     Ok(finish(ca_pem, ca_der, leaf, true, true, Some(why)))

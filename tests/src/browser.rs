@@ -131,6 +131,9 @@ pub struct BrowserOptions {
     pub host_rules: Vec<(String, String)>,
     /// Further command-line switches.
     pub extra_args: Vec<String>,
+    /// Environment variables set for the browser (e.g. `HOME`, whose `.pki/nssdb` Chromium
+    /// trusts).
+    pub env: Vec<(String, String)>,
 }
 
 impl BrowserOptions {
@@ -149,6 +152,12 @@ impl BrowserOptions {
     /// Adds a command-line switch.
     pub fn arg(mut self, arg: &str) -> Self {
         self.extra_args.push(arg.to_owned());
+        self
+    }
+
+    /// Sets an environment variable for the browser.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
         self
     }
 }
@@ -206,6 +215,7 @@ impl Browser {
         }
         // Extra switches for diagnosis, e.g. EID_BROWSER_ARGS=--disable-http2.
         let from_env = std::env::var("EID_BROWSER_ARGS").unwrap_or_default();
+        cmd.envs(options.env.iter().map(|(k, v)| (k, v)));
         cmd.args(&options.extra_args)
             .args(from_env.split_whitespace())
             .arg(url)

@@ -540,6 +540,10 @@ pub mod agent {
                 .arg(&policy)
                 .arg("--pinentry")
                 .arg(&pinentry)
+                // The harness's agents keep their log file to themselves and show no tray icon
+                // (agent/tests/tray.rs tests the tray on a bus of its own).
+                .arg("--no-tray")
+                .env("XDG_STATE_HOME", dir.join("state"))
                 .env("EID_PINENTRY_SCRIPT", &script)
                 .env("EID_PINENTRY_LOG", &prompt_log)
                 .env(

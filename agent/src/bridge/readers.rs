@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use eid_card::monitor::{Canceller, Event};
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::service::{self, Notice, Options};
 
@@ -45,6 +45,8 @@ pub struct Readers {
     service_up: RwLock<bool>,
     canceller: Mutex<Option<Canceller>>,
     stopping: Mutex<bool>,
+    /// Bumped after every change of the table or of `service_up` (the tray follows it).
+    changed: watch::Sender<u64>,
 }
 
 impl Readers {
@@ -56,7 +58,18 @@ impl Readers {
             service_up: RwLock::new(false),
             canceller: Mutex::new(None),
             stopping: Mutex::new(false),
+            changed: watch::Sender::new(0),
         })
+    }
+
+    /// A receiver told of every later change of [`Readers::snapshot`] or
+    /// [`Readers::service_up`] (the value is a change counter; read the state itself).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn touch(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// A copy of the reader table; empty while pcscd is down.
@@ -168,6 +181,7 @@ impl Readers {
             }
         };
         drop(table);
+        self.touch();
         if let Some((name, data)) = event {
             tracing::info!(event = name, %data, "reader event");
             // No subscriber is not an error.
@@ -201,6 +215,7 @@ impl Readers {
                             if let Ok(mut up) = ready_target.service_up.write() {
                                 *up = true;
                             }
+                            ready_target.touch();
                             // The monitor may have been asked to stop before it was ready.
                             if ready_target.is_stopping() {
                                 ready_target.stop();
@@ -211,6 +226,7 @@ impl Readers {
                     if let Ok(mut up) = me.service_up.write() {
                         *up = false;
                     }
+                    me.touch();
                     match result {
                         Ok(()) => return,
                         Err(e) => {

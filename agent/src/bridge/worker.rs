@@ -22,13 +22,13 @@ use eid_card::{Error, Transport};
 use eid_protocols::pa::CscaStore;
 use eid_protocols::webeid;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use super::error::ApiError;
 use super::readers::Readers;
 use crate::config::{AdminPolicy, parse_origin};
 use crate::consent::{Decision, SiteStore, decide};
-use crate::prompt::{CanRequest, Cancel, Consent, ConsentRequest, PinRequest, Prompt};
+use crate::prompt::{CanRequest, Cancel, Consent, ConsentRequest, PinRequest, Prompt, PromptError};
 use crate::workflows::{self, PinAsk};
 
 /// One card operation, as parsed from a request.
@@ -123,6 +123,65 @@ pub struct WorkerEnv {
     pub denials: Mutex<HashMap<String, Instant>>,
 }
 
+/// What the card worker is doing, for whoever shows it (the tray icon): nothing, a card
+/// operation, or a dialog waiting for the user (which is also "running").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// A job is being executed.
+    pub running: bool,
+    /// A consent, PIN or CAN dialog is open and waits for the user.
+    pub dialog: bool,
+}
+
+/// The worker's prompt, wrapped so that [`Activity::dialog`] is true while a dialog is open.
+/// The dialogs themselves are unchanged: this only observes them.
+#[derive(Debug)]
+struct ObservedPrompt {
+    inner: Arc<dyn Prompt>,
+    activity: Arc<watch::Sender<Activity>>,
+}
+
+/// Marks a dialog open for its lifetime (also when the dialog fails or panics).
+struct DialogOpen<'a>(&'a watch::Sender<Activity>);
+
+impl<'a> DialogOpen<'a> {
+    fn new(activity: &'a watch::Sender<Activity>) -> Self {
+        activity.send_modify(|a| a.dialog = true);
+        DialogOpen(activity)
+    }
+}
+
+impl Drop for DialogOpen<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|a| a.dialog = false);
+    }
+}
+
+impl Prompt for ObservedPrompt {
+    fn consent(&self, req: &ConsentRequest<'_>, cancel: &Cancel) -> Result<Consent, PromptError> {
+        let _open = DialogOpen::new(&self.activity);
+        self.inner.consent(req, cancel)
+    }
+
+    fn pin(
+        &self,
+        req: &PinRequest<'_>,
+        cancel: &Cancel,
+    ) -> Result<zeroize::Zeroizing<String>, PromptError> {
+        let _open = DialogOpen::new(&self.activity);
+        self.inner.pin(req, cancel)
+    }
+
+    fn can(
+        &self,
+        req: &CanRequest<'_>,
+        cancel: &Cancel,
+    ) -> Result<zeroize::Zeroizing<String>, PromptError> {
+        let _open = DialogOpen::new(&self.activity);
+        self.inner.can(req, cancel)
+    }
+}
+
 /// The sending side of the queue.
 #[derive(Debug)]
 pub struct CardQueue {
@@ -130,6 +189,8 @@ pub struct CardQueue {
     wait_limit: Duration,
     /// Requests of each origin queued or running: one site cannot fill the queue.
     per_origin: Arc<Mutex<HashMap<String, usize>>>,
+    /// What the worker is doing (see [`CardQueue::activity`]).
+    activity: watch::Receiver<Activity>,
 }
 
 /// Requests one origin may have waiting or running at once.
@@ -166,16 +227,33 @@ impl Drop for CancelOnDrop {
 impl CardQueue {
     /// Starts the worker thread. `wait_limit` bounds how long a request waits for its answer
     /// (queue wait plus operation, dialogs included).
-    pub fn start(env: WorkerEnv, capacity: usize, wait_limit: Duration) -> std::io::Result<Self> {
+    pub fn start(
+        mut env: WorkerEnv,
+        capacity: usize,
+        wait_limit: Duration,
+    ) -> std::io::Result<Self> {
         let (sender, receiver) = std::sync::mpsc::sync_channel(capacity.max(1));
+        let (activity, activity_receiver) = watch::channel(Activity::default());
+        let activity = Arc::new(activity);
+        env.prompt = Arc::new(ObservedPrompt {
+            inner: Arc::clone(&env.prompt),
+            activity: Arc::clone(&activity),
+        });
         std::thread::Builder::new()
             .name("card-worker".into())
-            .spawn(move || worker(env, receiver))?;
+            .spawn(move || worker(env, receiver, &activity))?;
         Ok(CardQueue {
             sender: Mutex::new(Some(sender)),
             wait_limit,
             per_origin: Arc::new(Mutex::new(HashMap::new())),
+            activity: activity_receiver,
         })
+    }
+
+    /// A receiver of what the worker is doing: busy with a job, a dialog waiting for the user.
+    /// Watching it never delays the worker (it only publishes).
+    pub fn activity(&self) -> watch::Receiver<Activity> {
+        self.activity.clone()
     }
 
     /// Stops taking jobs; the worker ends after the current one.
@@ -244,7 +322,7 @@ impl CardQueue {
     }
 }
 
-fn worker(env: WorkerEnv, jobs: Receiver<Job>) {
+fn worker(env: WorkerEnv, jobs: Receiver<Job>, activity: &watch::Sender<Activity>) {
     let mut context: Option<PcscContext> = None;
     while let Ok(job) = jobs.recv() {
         if job.cancel.is_cancelled() {
@@ -259,7 +337,9 @@ fn worker(env: WorkerEnv, jobs: Receiver<Job>) {
             continue;
         }
         let started = Instant::now();
+        activity.send_modify(|a| a.running = true);
         let result = execute(&env, &mut context, &job);
+        activity.send_modify(|a| a.running = false);
         match &result {
             Ok(_) => {
                 tracing::info!(origin = %job.origin, operation = job.operation.describe(), ms = started.elapsed().as_millis() as u64, "card operation done")
