@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use eid_installer::trust::NICKNAME_PREFIX;
 use eid_tests::browser::{BrowserOptions, TempDir};
 use eid_tests::cdp::Page;
+use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_eid-agent");
@@ -296,12 +297,18 @@ struct RunningAgent {
 
 impl RunningAgent {
     fn start(home: &Home) -> RunningAgent {
+        RunningAgent::start_with(home, &[])
+    }
+
+    /// `eid-agent run` in `home`, with `extra` arguments.
+    fn start_with(home: &Home, extra: &[&std::ffi::OsStr]) -> RunningAgent {
         let dir = TempDir::new("eid-install-run");
         let port_file = dir.path().join("port");
         let log = fs::File::create(dir.path().join("log")).unwrap();
         let child = home
             .command(&["run", "--port", "0", "--port-file"])
             .arg(&port_file)
+            .args(extra)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -444,14 +451,31 @@ fn install_browse_uninstall(autostart: &str) {
     }
     assert_eq!(listing(&firefox), firefox_before);
 
-    // Negative control: the agent makes a new CA that nothing trusts; Chromium refuses it.
-    let agent = RunningAgent::start(&home);
+    // Negative control: an agent on another configuration directory makes a new CA that it does
+    // not register (only the user's own agent does); Chromium refuses it.
+    let other = home.path().join("other-config");
+    let agent = RunningAgent::start_with(&home, &["--config-dir".as_ref(), other.as_os_str()]);
     let url = format!("https://127.0.0.1:{}/v1/status", agent.port);
     let err = load(&home, &url).expect_err("an untrusted certificate was accepted");
     assert!(
         err.contains("ERR_CERT"),
         "{url}: not a certificate error: {err}"
     );
+    agent.stop();
+
+    // The user's own agent (default configuration directory), started after uninstall, makes a
+    // new CA and registers it with the user's NSS databases by itself: Chromium trusts it with no
+    // `eid-agent install` (what a user who installed the package gets at first login).
+    let agent = RunningAgent::start(&home);
+    let url = format!("https://127.0.0.1:{}/v1/status", agent.port);
+    let status = load(&home, &url).expect("the agent's own new CA is trusted");
+    assert_eq!(status["api"], "v1", "{status}");
+    let new_ca = fs::read_to_string(home.path().join(".config/eid-agent/tls/ca.pem")).unwrap();
+    let new_ca_der = rustls_pki_types::CertificateDer::from_pem_slice(new_ca.as_bytes()).unwrap();
+    let nickname = eid_installer::trust::nickname_for(&new_ca_der);
+    for db in all_nss_dbs(home.path()) {
+        assert_eq!(ours_in(&db), vec![format!("{nickname} C,,")], "{}", db.display());
+    }
     agent.stop();
 }
 

@@ -17,7 +17,8 @@
 //! installations); uninstall deletes every entry of ours. Nothing else in a database is touched.
 //!
 //! # Which databases
-//! [`nss_databases`]: `~/.pki/nssdb` (Chromium, also Chrome and other NSS clients),
+//! [`nss_databases`]: `~/.pki/nssdb` (Chromium, also Chrome and other NSS clients), its XDG
+//! place `~/.local/share/pki/nssdb` (where recent NSS creates it when `~/.pki` is absent),
 //! `~/snap/chromium/current/.pki/nssdb`, and every Firefox profile with a `cert9.db` under
 //! `~/.mozilla/firefox/` and `~/snap/firefox/common/.mozilla/firefox/`. Chromium creates
 //! `~/.pki/nssdb` lazily, so a fresh user has none: [`register_user_trust`] creates it (empty
@@ -185,9 +186,21 @@ pub fn certutil_available() -> bool {
         .is_ok()
 }
 
-/// Chromium's database in `home` (whether it exists or not).
+/// Chromium's database in `home` (whether it exists or not): the classic place, which NSS and
+/// every Chromium use when it exists.
 pub fn chromium_nssdb(home: &Path) -> PathBuf {
     home.join(".pki/nssdb")
+}
+
+/// The XDG place of the user's NSS database (`$XDG_DATA_HOME/pki/nssdb`, default
+/// `~/.local/share/pki/nssdb`): recent NSS, and so Chromium, create the database there when
+/// `~/.pki/nssdb` does not exist (seen with Debian's Chromium 156 in a fresh HOME).
+pub fn xdg_nssdb(home: &Path) -> PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute() && p.starts_with(home))
+        .unwrap_or_else(|| home.join(".local/share"));
+    data.join("pki/nssdb")
 }
 
 /// The NSS databases found in `home` (see the module documentation), in a stable order.
@@ -195,6 +208,7 @@ pub fn nss_databases(home: &Path) -> Vec<NssDb> {
     let mut dbs = Vec::new();
     for path in [
         chromium_nssdb(home),
+        xdg_nssdb(home),
         home.join("snap/chromium/current/.pki/nssdb"),
     ] {
         if path.join("cert9.db").is_file() {
@@ -508,8 +522,10 @@ pub(crate) fn register_user_trust_detailed(
         ));
         return (steps, created, added);
     }
+    // A user who never started Chromium has no database yet; Chromium opens `~/.pki/nssdb` when it
+    // exists, so that is where one is created. One at the XDG place is used as it is.
     let chromium = chromium_nssdb(home);
-    if !chromium.join("cert9.db").is_file() {
+    if !chromium.join("cert9.db").is_file() && !xdg_nssdb(home).join("cert9.db").is_file() {
         match create_db(&chromium) {
             Ok(()) => created.push(chromium.clone()),
             Err(e) => {
