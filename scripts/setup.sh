@@ -19,6 +19,7 @@ packages=(
   libnss3-tools      # certutil: eid-agent install registers the local CA in NSS databases
   ca-certificates    # update-ca-certificates: the system trust store (install --system)
   dbus-daemon        # dbus-run-session: the tray icon's tests run on a private session bus
+  dpkg-dev           # dpkg-shlibdeps and dpkg-parsechangelog: building the .deb with cargo-deb
 )
 # The JS client's unit tests need Node.js (any version with `node --test`, 18+); the machine's
 # own is used when there is one.

@@ -45,6 +45,8 @@ grep -q 'Enrolment demo: open  https://localhost:8443/' "$demo_log" &&
   { echo "demo: the printed URL did not answer with the start page"; cat "$demo_log"; exit 1; }
 echo "demo: up, printed its URL, and answered curl -k on it"
 rm -f "$demo_log"
+echo "== Debian package: build, dpkg -i, doctor --json, purge"
+./scripts/test-deb.sh
 echo "== tests (in-process tier and real pcscd + vpcd tier)"
 # Browser tests fail instead of skipping when Chromium is missing.
 export EID_REQUIRE_BROWSER=1

@@ -474,7 +474,12 @@ fn install_browse_uninstall(autostart: &str) {
     let new_ca_der = rustls_pki_types::CertificateDer::from_pem_slice(new_ca.as_bytes()).unwrap();
     let nickname = eid_installer::trust::nickname_for(&new_ca_der);
     for db in all_nss_dbs(home.path()) {
-        assert_eq!(ours_in(&db), vec![format!("{nickname} C,,")], "{}", db.display());
+        assert_eq!(
+            ours_in(&db),
+            vec![format!("{nickname} C,,")],
+            "{}",
+            db.display()
+        );
     }
     agent.stop();
 }
@@ -775,4 +780,48 @@ fn system_scope_under_root() {
         changes.is_empty(),
         "uninstall --system (xdg) left {changes:#?}"
     );
+}
+
+#[test]
+fn system_scope_leaves_the_packages_autostart_alone() {
+    // The Debian package ships the user unit and enables it for every user: `install --system`
+    // must neither write a second one nor remove the package's at uninstall.
+    let root = TempDir::new("eid-install-packaged");
+    let r = root.path();
+    let unit = r.join("usr/lib/systemd/user/eid-agent.service");
+    fs::create_dir_all(unit.parent().unwrap()).unwrap();
+    fs::write(&unit, "[Service]\nExecStart=/usr/bin/eid-agent run\n").unwrap();
+    let home = Home::new("eid-install-packaged-home");
+    let root_arg = r.display().to_string();
+    let (out, report) = home.run(&[
+        "install",
+        "--json",
+        "--system",
+        "--root",
+        root_arg.as_str(),
+        "--autostart",
+        "systemd",
+    ]);
+    assert_no_failure(&out, &report);
+    let autostart: Vec<_> = statuses(&report)
+        .into_iter()
+        .filter(|(step, _)| step == "autostart")
+        .collect();
+    assert_eq!(
+        autostart,
+        vec![("autostart".to_owned(), "skipped".to_owned())],
+        "{report:#}"
+    );
+    assert!(!r.join("etc/systemd/user/eid-agent.service").exists());
+    assert!(!r.join("etc/systemd/user/default.target.wants").exists());
+    assert!(!r.join("etc/xdg/autostart/eid-agent.desktop").exists());
+    let (out, report) = home.run(&[
+        "uninstall",
+        "--json",
+        "--system",
+        "--root",
+        root_arg.as_str(),
+    ]);
+    assert_no_failure(&out, &report);
+    assert!(unit.is_file(), "uninstall removed the package's unit");
 }

@@ -114,9 +114,19 @@ pub fn render_unit(binary: &Path) -> Result<String, UnsafeBinaryPath> {
     Ok(UNIT_TEMPLATE.replace(PACKAGED_BINARY, checked(binary)?))
 }
 
-/// The XDG autostart entry for `binary`.
+/// The XDG autostart entry for `binary`. The template's lines telling systemd sessions to skip
+/// the entry are for the Debian package, which ships the unit beside it; the installer writes
+/// one or the other, so an entry it writes must start the agent wherever it is read.
 pub fn render_desktop(binary: &Path) -> Result<String, UnsafeBinaryPath> {
-    Ok(DESKTOP_TEMPLATE.replace(PACKAGED_BINARY, checked(binary)?))
+    let entry: String = DESKTOP_TEMPLATE
+        .lines()
+        .filter(|l| {
+            !l.starts_with("X-systemd-skip=") && !l.starts_with("X-GNOME-HiddenUnderSystemd=")
+        })
+        .filter(|l| !l.starts_with("# Where the systemd user unit runs"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    Ok(entry.replace(PACKAGED_BINARY, checked(binary)?))
 }
 
 #[cfg(test)]
@@ -132,6 +142,8 @@ mod tests {
         let desktop = render_desktop(Path::new("/opt/e/eid-agent")).unwrap();
         assert!(desktop.contains("\nExec=/opt/e/eid-agent run\n"));
         assert!(desktop.starts_with("[Desktop Entry]\n"));
+        assert!(!desktop.contains("X-systemd-skip"), "{desktop}");
+        assert!(DESKTOP_TEMPLATE.contains("\nX-systemd-skip=true\n"));
     }
 
     #[test]

@@ -1000,8 +1000,26 @@ fn admin_policy_step(run: &mut Run<'_>, opts: &InstallOptions) {
     }
 }
 
+/// The user unit the Debian package ships (relative to the layout's root).
+const PACKAGED_UNIT: &str = "usr/lib/systemd/user/eid-agent.service";
+
 fn autostart_step(run: &mut Run<'_>, opts: &InstallOptions) {
     let layout = run.layout;
+    // The Debian package already starts the agent for every user (its unit, enabled globally, and
+    // its autostart entry, a conffile): the machine scope must not write over those, nor remove
+    // them at uninstall.
+    let packaged = layout.root().join(PACKAGED_UNIT);
+    if layout.scope() == Scope::System && packaged.is_file() {
+        run.step(
+            "autostart",
+            StepStatus::Skipped,
+            format!(
+                "the eid-agent package starts the agent for every user ({})",
+                packaged.display()
+            ),
+        );
+        return;
+    }
     let mode = opts.autostart.resolve();
     let result = match mode {
         AutostartMode::None | AutostartMode::Auto => {
