@@ -465,9 +465,9 @@ fn write(path: &Path, contents: &str, mode: u32) -> Result<(), TlsError> {
     write_file_atomic(path, contents.as_bytes(), mode).map_err(io_error("write", path))
 }
 
-/// The one certificate of a PEM file, or why not.
-fn single_cert(pem: &str) -> Result<CertificateDer<'static>, String> {
-    let mut certs = CertificateDer::pem_slice_iter(pem.as_bytes());
+/// The one certificate of a PEM file, or why not (also `eid-agent doctor`'s reader).
+pub fn single_cert(pem: &[u8]) -> Result<CertificateDer<'static>, String> {
+    let mut certs = CertificateDer::pem_slice_iter(pem);
     let first = certs
         .next()
         .ok_or("no certificate in it")?
@@ -480,7 +480,7 @@ fn single_cert(pem: &str) -> Result<CertificateDer<'static>, String> {
 
 /// Checks an existing CA certificate: one certificate, a CA, valid at `now`.
 fn parse_ca(pem: &str, now: OffsetDateTime) -> Result<CertificateDer<'static>, String> {
-    let der = single_cert(pem)?;
+    let der = single_cert(pem.as_bytes())?;
     let (_, cert) = x509_parser::parse_x509_certificate(&der)
         .map_err(|e| format!("not an X.509 certificate: {e}"))?;
     if !cert.is_ca() {
@@ -766,7 +766,7 @@ fn issue_leaf(
     write(&dir.join(LEAF_KEY_FILE), &key_pem, 0o600)?;
     write(&dir.join(LEAF_FILE), &chain_pem, 0o644)?;
 
-    let ca_der = single_cert(ca_pem).map_err(|reason| TlsError::CaUnusable {
+    let ca_der = single_cert(ca_pem.as_bytes()).map_err(|reason| TlsError::CaUnusable {
         path: dir.join(CA_FILE),
         dir: dir.to_path_buf(),
         reason,

@@ -288,13 +288,5 @@ fn signed_by(leaf_der: &[u8], ca_der: &[u8]) -> bool {
 /// The one certificate of a PEM file, DER.
 pub(super) fn read_single_cert(path: &Path) -> Result<Vec<u8>, String> {
     let pem = read_bounded(path, PEM_LIMIT).map_err(|e| format!("cannot read it: {e}"))?;
-    let mut certs = CertificateDer::pem_slice_iter(&pem);
-    let first = certs
-        .next()
-        .ok_or("no certificate in it")?
-        .map_err(|e| format!("not PEM: {e}"))?;
-    if certs.next().is_some() {
-        return Err("more than one certificate in it".to_owned());
-    }
-    Ok(first.as_ref().to_vec())
+    eid_installer::tls::single_cert(&pem).map(|cert| cert.as_ref().to_vec())
 }
