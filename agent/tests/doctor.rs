@@ -527,6 +527,39 @@ fn system_installation_is_checked_and_a_ca_missing_from_the_system_store_fails()
     );
     assert_eq!(status(check(&report, "autostart")), "ok", "{report:#}");
 
+    // A user's Chromium database without the machine CA: Chromium still trusts it through the
+    // managed policy's CACertificates, so a warning, not a failure...
+    new_nssdb(&env.home.join(".pki/nssdb"));
+    let (_, report) = env.doctor(&[]);
+    let nss = check(&report, "ca-trust-nss");
+    assert_eq!(status(nss), "warning", "{report:#}");
+    assert!(text(nss, "summary").contains("CACertificates"), "{nss:#}");
+    // ...and a failure once the policy no longer carries it.
+    let policy = env
+        .root
+        .join("etc/chromium/policies/managed/eid-agent.json");
+    let chrome = env
+        .root
+        .join("etc/opt/chrome/policies/managed/eid-agent.json");
+    let saved = std::fs::read(&policy).unwrap();
+    let saved_chrome = std::fs::read(&chrome).unwrap();
+    for file in [&policy, &chrome] {
+        std::fs::write(
+            file,
+            "{\"LocalNetworkAccessAllowedForUrls\": [\"https://desk.example\"]}\n",
+        )
+        .unwrap();
+    }
+    let (_, report) = env.doctor(&[]);
+    assert_eq!(
+        status(check(&report, "ca-trust-nss")),
+        "failed",
+        "{report:#}"
+    );
+    std::fs::write(&policy, saved).unwrap();
+    std::fs::write(&chrome, saved_chrome).unwrap();
+    std::fs::remove_dir_all(env.home.join(".pki")).unwrap();
+
     // The CA taken out of the system store.
     let store = env
         .root

@@ -10,12 +10,12 @@
 use std::path::Path;
 
 use eid_installer::trust::{
-    NssDb, TRUST_FLAGS, TrustError, TrustState, nickname_for, nss_databases, nss_trust,
+    NssDb, NssKind, TRUST_FLAGS, TrustError, TrustState, nickname_for, nss_databases, nss_trust,
     system_store_has,
 };
 
 use super::tls::{Material, Scope};
-use super::{Check, DoctorOptions, bounded, shell_quote};
+use super::{Check, DoctorOptions, Status, bounded, shell_quote};
 
 /// The trust checks.
 pub(super) fn checks(options: &DoctorOptions, material: &Material) -> Vec<Check> {
@@ -91,12 +91,39 @@ pub(super) fn checks(options: &DoctorOptions, material: &Material) -> Vec<Check>
         out.push(system);
         return out;
     }
+    // On a desk, `install --system` puts the machine CA into Chromium's and Chrome's managed
+    // policy (`CACertificates`, honoured by Chromium 156, checked by hand): Chromium then trusts
+    // it without the user's database, which only matters to other NSS programs.
+    let policy_trusts = material.scope == Some(Scope::System) && managed_policy_has(options, &ca);
     for db in dbs {
-        out.push(db_check(options, &db, &ca, &ca_file, register.as_deref()));
+        let mut check = db_check(options, &db, &ca, &ca_file, register.as_deref());
+        if policy_trusts && check.status == Status::Failed && db.kind == NssKind::Chromium {
+            check.status = Status::Warning;
+            check.summary.push_str(
+                " (Chromium trusts the machine's CA through its managed policy CACertificates)",
+            );
+        }
+        out.push(check);
     }
     out.push(system);
     out
 }
+
+/// Whether a Chromium or Chrome managed policy file of ours lists `ca` in `CACertificates`.
+fn managed_policy_has(options: &DoctorOptions, ca: &[u8]) -> bool {
+    let layout = eid_installer::layout::Layout::system(&options.root);
+    [layout.chromium_policy(), layout.chrome_policy()]
+        .iter()
+        .filter_map(|file| super::read_bounded(file, POLICY_LIMIT).ok())
+        .any(|bytes| {
+            eid_installer::browser_policy::ca_certificates(&String::from_utf8_lossy(&bytes))
+                .iter()
+                .any(|der| der.as_slice() == ca)
+        })
+}
+
+/// The largest policy file read.
+const POLICY_LIMIT: u64 = 1 << 20;
 
 fn db_check(
     options: &DoctorOptions,
