@@ -545,18 +545,33 @@ pub fn install(opts: &InstallOptions) -> Report {
     }
 }
 
+/// Creates the TLS directory when missing (recorded in the manifest by `ensure_dir`). `Some`
+/// with whether it was created, `None` after a failed step.
+fn tls_dir_step(run: &mut Run<'_>, dir: &Path, remedy: &'static str) -> Option<bool> {
+    let created = !dir.exists();
+    match run.ensure_dir(dir) {
+        Ok(_) => Some(created),
+        Err(e) => {
+            run.fail(
+                "tls",
+                format!("cannot create {}: {e}", dir.display()),
+                remedy,
+            );
+            None
+        }
+    }
+}
+
 fn install_user(run: &mut Run<'_>, opts: &InstallOptions) {
     let layout = run.layout;
     let dir = layout.tls_dir();
-    let created_dir = !dir.exists();
-    if let Err(e) = run.ensure_dir(&dir) {
-        run.fail(
-            "tls",
-            format!("cannot create {}: {e}", dir.display()),
-            "Check that your configuration directory is writable.",
-        );
+    let Some(created_dir) = tls_dir_step(
+        run,
+        &dir,
+        "Check that your configuration directory is writable.",
+    ) else {
         return;
-    }
+    };
     let material = match tls::ensure(&dir, opts.now) {
         Ok(m) => Ok((m, None)),
         Err(e @ (tls::TlsError::CaUnusable { .. } | tls::TlsError::CaKeyUnavailable { .. })) => {
@@ -781,15 +796,9 @@ fn install_system(run: &mut Run<'_>, opts: &InstallOptions) {
 
     // TLS: the machine CA, its key never written.
     let dir = layout.tls_dir();
-    let created_dir = !dir.exists();
-    if let Err(e) = run.ensure_dir(&dir) {
-        run.fail(
-            "tls",
-            format!("cannot create {}: {e}", dir.display()),
-            "Check that /etc is writable.",
-        );
+    let Some(created_dir) = tls_dir_step(run, &dir, "Check that /etc is writable.") else {
         return;
-    }
+    };
     let current = tls::load_system(&dir, opts.now).ok().filter(|m| {
         m.leaf_not_after - opts.now > time::Duration::days(tls::RENEW_BEFORE_DAYS)
             && !dir.join(tls::CA_KEY_FILE).exists()
