@@ -50,6 +50,8 @@ enum Command {
     /// Check pcscd, readers, cards, the port, the certificates and their trust, the browser
     /// policy and the configuration; print each failure with its remedy.
     Doctor(eid_agent::doctor::DoctorArgs),
+    /// The kiosk's audit log: verify its hash chain (edits, deletions, reordering).
+    Audit(eid_agent::cli_audit::AuditArgs),
     /// Write the manual pages generated from this command line (packaging).
     #[command(hide = true)]
     Man {
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
         Command::Install(args) => return eid_agent::cli_install::install(args),
         Command::Uninstall(args) => return eid_agent::cli_install::uninstall(args),
         Command::Doctor(args) => return eid_agent::doctor::main(args),
+        Command::Audit(args) => return eid_agent::cli_audit::main(args),
         Command::Man { out } => return man_pages(&out),
         Command::Card(args) => {
             let json = args.json;

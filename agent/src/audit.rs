@@ -1,0 +1,1 @@
+//! The kiosk's audit log (owned by the audit helper; stub).

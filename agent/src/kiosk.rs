@@ -1,0 +1,1 @@
+//! Kiosk mode (owned by the kiosk helper; stub).
