@@ -20,6 +20,11 @@ packages=(
   ca-certificates    # update-ca-certificates: the system trust store (install --system)
   dbus-daemon        # dbus-run-session: the tray icon's tests run on a private session bus
   dpkg-dev           # dpkg-shlibdeps and dpkg-parsechangelog: building the .deb with cargo-deb
+  libnfc-dev         # libnfc 1.8: the NFC transport (eid-card feature `nfc`, on by default)
+  libnfc-bin         # nfc-list, nfc-scan-device: people debugging an NFC reader
+  libnfc-examples    # nfc-poll: the PN532 emulator's tests drive it against the real libnfc
+  clang              # bindgen (nfc1-sys) generates libnfc's bindings at build time
+  libclang-dev
 )
 # The JS client's unit tests need Node.js (any version with `node --test`, 18+); the machine's
 # own is used when there is one.

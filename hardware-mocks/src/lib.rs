@@ -9,6 +9,8 @@
 //!   re-insertion under the test's control, PC/SC style.
 //! - [`der`]: the DER writer the virtual cards' files, CMS signatures and test PKIs are built
 //!   with.
+//! - [`pn532`]: the same card in the field of an emulated PN532 NFC reader on a pseudo-terminal,
+//!   for libnfc's `pn532_uart` driver.
 //! - [`vpcd`]: the same card behind real PC/SC, as a client of vsmartcard's `vpcd` reader driver
 //!   in pcscd (the `eid-virtual-card` binary runs one from the command line).
 //!
@@ -22,6 +24,7 @@ pub mod emrtd;
 pub mod engine;
 pub mod inprocess;
 pub mod pki;
+pub mod pn532;
 pub mod profiles;
 pub mod pteid;
 pub mod vpcd;

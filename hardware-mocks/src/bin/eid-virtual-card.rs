@@ -5,11 +5,16 @@
 //! eid-virtual-card iso7816-test-t0 --vpcd 127.0.0.1:35964
 //! eid-virtual-card --list
 //! eid-virtual-card pteid-cc1 --identity citizen.json --export-pki /tmp/pki
+//! eid-virtual-card emrtd-pace --pn532                 # in the field of an emulated PN532
 //! ```
 //!
 //! `--identity` (Citizen Card profiles) takes the citizen from a JSON file shaped like
 //! `hardware-mocks/assets/citizen-default.json`; `--export-pki DIR` writes the test PKI (root,
 //! sub-CAs, document signer, the citizen's certificates) as PEM files before attaching.
+//!
+//! `--pn532` puts the card in the field of an emulated PN532 reader on a pseudo-terminal instead
+//! of vpcd, and prints libnfc's connection string (`pn532_uart:/dev/pts/N`): point libnfc at it
+//! with `LIBNFC_DEVICE=pn532_uart:/dev/pts/N nfc-list`, or `EID_NFC_DEVICES` for the agent.
 //!
 //! Runs until killed. If vpcd is not listening yet, or the connection drops (pcscd restarted),
 //! it connects again every 200 ms. `RUST_LOG=eid_hardware_mocks=trace` logs every APDU's header
@@ -21,8 +26,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use eid_hardware_mocks::pn532::{Pn532Emulator, Pn532Options, TargetKind};
 use eid_hardware_mocks::vpcd::{self, VpcdHandle};
-use eid_hardware_mocks::{profiles, pteid};
+use eid_hardware_mocks::{VirtualCard, profiles, pteid};
 
 const RETRY: Duration = Duration::from_millis(200);
 
@@ -45,6 +51,15 @@ struct Args {
     /// Citizen Card profiles: write the test PKI (PEM) into DIR.
     #[arg(long, value_name = "DIR")]
     export_pki: Option<PathBuf>,
+
+    /// Put the card in the field of an emulated PN532 NFC reader (libnfc's pn532_uart driver)
+    /// on a pseudo-terminal instead of vpcd; prints the libnfc connection string.
+    #[arg(long)]
+    pn532: bool,
+
+    /// With --pn532: present the card as ISO/IEC 14443 type B instead of type A.
+    #[arg(long, requires = "pn532")]
+    type_b: bool,
 
     /// List the card profiles and exit.
     #[arg(long, conflicts_with = "profile")]
@@ -99,7 +114,41 @@ fn main() -> ExitCode {
             }
         }
     };
-    run(&profile, VpcdHandle::detached(args.vpcd, card))
+    serve(&args, &profile, card)
+}
+
+/// Serves `card` through vpcd, or in the field of an emulated PN532 with `--pn532`.
+fn serve(args: &Args, profile: &str, card: VirtualCard) -> ExitCode {
+    if args.pn532 {
+        run_pn532(args, profile, card)
+    } else {
+        run(profile, VpcdHandle::detached(args.vpcd, card))
+    }
+}
+
+/// The card in an emulated PN532's field until killed.
+fn run_pn532(args: &Args, profile: &str, card: VirtualCard) -> ExitCode {
+    let options = Pn532Options {
+        kind: if args.type_b {
+            TargetKind::TypeB
+        } else {
+            TargetKind::TypeA
+        },
+        ..Pn532Options::default()
+    };
+    match Pn532Emulator::spawn(Some(card), options) {
+        Ok(handle) => {
+            println!("{profile} in the field of an emulated PN532");
+            println!("{}", handle.connstring());
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
+        Err(e) => {
+            eprintln!("eid-virtual-card: cannot open a pseudo-terminal for the PN532: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// A Citizen Card profile with the options of the command line.
@@ -179,7 +228,7 @@ fn emrtd_main(profile: eid_hardware_mocks::emrtd::Profile, args: &Args) -> ExitC
         }
     }
     match eid_hardware_mocks::emrtd::card(profile) {
-        Ok(card) => run(profile.name(), VpcdHandle::detached(args.vpcd, card)),
+        Ok(card) => serve(args, profile.name(), card),
         Err(e) => {
             eprintln!("eid-virtual-card: {e}");
             ExitCode::from(2)
@@ -202,10 +251,7 @@ fn cc2_contactless_main(args: &Args) -> ExitCode {
         Ok(built)
     })();
     match built {
-        Ok(built) => run(
-            eid_hardware_mocks::emrtd::cc2::PROFILE,
-            VpcdHandle::detached(args.vpcd, built.card),
-        ),
+        Ok(built) => serve(args, eid_hardware_mocks::emrtd::cc2::PROFILE, built.card),
         Err(e) => {
             eprintln!("eid-virtual-card: {e}");
             ExitCode::from(2)
