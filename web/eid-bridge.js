@@ -42,6 +42,18 @@ export class EidBridgeError extends Error {
     this.retryAfterSeconds = details.retryAfterSeconds ?? null;
     /** The HTTP status of the agent's answer (null when there was no answer). */
     this.status = details.status ?? null;
+    /** Kiosk mode: the card session the failed operation was bound to, when the agent says. */
+    this.session = details.session ?? null;
+  }
+
+  /**
+   * The message and the remedy as one text to show a person. The agent writes both in plain
+   * words (in kiosk mode for the desk's operator), so a page without its own wording for a code
+   * can show this as it is.
+   */
+  userMessage() {
+    const parts = [this.message, this.remedy].map((t) => String(t ?? "").trim()).filter(Boolean);
+    return parts.map((t) => (/[.!?]$/.test(t) ? t : `${t}.`)).join(" ");
   }
 }
 
@@ -57,8 +69,19 @@ export class UserCancelledError extends EidBridgeError {}
 /** The PIN is blocked; the citizen needs the PUK or a service desk. */
 export class PinBlockedError extends EidBridgeError {}
 
-/** The card was removed during the operation. */
+/**
+ * The card was removed during the operation. In kiosk mode also: the operation was bound to a
+ * card session that ended by removal before or while it ran (the card may be back: that is a new
+ * session).
+ */
 export class CardRemovedError extends EidBridgeError {}
+
+/**
+ * Kiosk mode: the card session the operation was bound to ended without the card being removed
+ * (the agent's idle timeout reset the card). Lift the card and put it back: that opens a new
+ * session.
+ */
+export class SessionEndedError extends EidBridgeError {}
 
 /** The call took too long: this client's own time limit, or the agent's (operation, queue, dialog). */
 export class TimeoutError extends EidBridgeError {}
@@ -74,6 +97,7 @@ const CLASS_BY_CODE = {
   "consent-denied": UserCancelledError,
   "pin-blocked": PinBlockedError,
   "card-removed": CardRemovedError,
+  "session-ended": SessionEndedError,
   "operation-timeout": TimeoutError,
   "queue-timeout": TimeoutError,
   "prompt-timeout": TimeoutError,
@@ -100,6 +124,7 @@ export function errorFromResponse(status, body, baseUrl = DEFAULT_BASE_URL) {
     retryable: e.retryable === true,
     retriesLeft: Number.isInteger(e.retriesLeft) ? e.retriesLeft : null,
     retryAfterSeconds: Number.isInteger(e.retryAfterSeconds) ? e.retryAfterSeconds : null,
+    session: typeof e.session === "string" ? e.session : null,
     status,
   });
 }
@@ -204,6 +229,25 @@ function toBase64(value, what) {
   return btoa(binary);
 }
 
+/**
+ * The card an operation is for, from the call's options: `reader` (a reader's exact name, as in
+ * `status().readers[].name`) and `session` (kiosk mode: the card session the operation must run
+ * in; it fails with `card-removed` or `session-ended` once that session is over). Checked here
+ * so that a page's mistake is a TypeError, not a request the agent refuses.
+ */
+function cardTarget({ reader, session } = {}) {
+  const out = {};
+  if (reader !== undefined && reader !== null) {
+    if (typeof reader !== "string" || reader === "") throw new TypeError("reader must be a reader's name (a non-empty string)");
+    out.reader = reader;
+  }
+  if (session !== undefined && session !== null) {
+    if (typeof session !== "string" || session === "") throw new TypeError("session must be a session id (a non-empty string)");
+    out.session = session;
+  }
+  return out;
+}
+
 /** Copies the defined properties of `o` named in `keys`. */
 function pick(o, keys) {
   const out = {};
@@ -305,6 +349,132 @@ export class EidBridge {
     return close;
   }
 
+  /**
+   * Follows the card sessions of a kiosk-mode agent (every card presence in a reader is a
+   * session; removing the card, the agent's idle timeout, the reader leaving or the agent
+   * stopping ends it). Built on {@link events}, which it reopens by itself after the connection
+   * is lost (the agent restarting), waiting `retryMs`, doubled after each failure up to
+   * `maxRetryMs`; a refusal that will not change by waiting (`consent-required`,
+   * `origin-not-allowed`, ...) stops it. Every failure goes to `onError` first.
+   *
+   * - `onSessionStarted({reader, session, card})`: a card was put in a reader (or was there
+   *   when the stream opened).
+   * - `onSessionEnded({reader, session, reason})`: `reason` is the agent's (`card-removed`,
+   *   `idle-timeout`, `reader-removed`, `agent-stopping`), or `missed` for a session that was
+   *   gone when the stream reopened (it ended while the page was not connected: the agent
+   *   restarted, or the connection dropped). Sessions are those the stream announced; a page
+   *   that holds a citizen's data from session S clears it when S ends.
+   * - `onEvent(event)`: every event, as {@link events} gives them.
+   *
+   * With a normal (not kiosk) agent nothing has a session and no callback but `onEvent` and
+   * `onError` is ever called. Returns `stop()`; `stop.done` settles once it has stopped (by
+   * `stop()` or a refusal), `stop.sessions()` lists the open sessions it knows.
+   * @returns {(() => void) & {done: Promise<void>, sessions: () => Array<{reader: string, session: string}>}}
+   */
+  followSessions({
+    onSessionStarted = () => {},
+    onSessionEnded = () => {},
+    onEvent = () => {},
+    onError = () => {},
+    retryMs = 1000,
+    maxRetryMs = 30_000,
+  } = {}) {
+    const open = new Map(); // session -> reader
+    let stopped = false;
+    let close = null;
+    let timer = null;
+    let wait = retryMs;
+    let finish;
+    const done = new Promise((resolve) => {
+      finish = resolve;
+    });
+    const report = (fn, arg) => {
+      try {
+        fn(arg);
+      } catch (e) {
+        queueMicrotask(() => {
+          throw e;
+        });
+      }
+    };
+    const started = (reader, session, card) => {
+      if (open.has(session)) return;
+      open.set(session, reader);
+      report(onSessionStarted, { reader, session, card: card ?? null });
+    };
+    const ended = (reader, session, reason) => {
+      open.delete(session);
+      report(onSessionEnded, { reader, session, reason });
+    };
+    const onStreamEvent = (event) => {
+      if (stopped) return;
+      const { type, data } = event;
+      const isString = (v) => typeof v === "string" && v !== "";
+      if (type === "status") {
+        // The first event of every connection: the readers now. Sessions we knew that are not
+        // there any more ended while we were not listening.
+        wait = retryMs;
+        const now = new Map();
+        for (const r of Array.isArray(data?.readers) ? data.readers : []) {
+          if (isString(r?.session) && isString(r?.name)) now.set(r.session, r);
+        }
+        for (const [session, reader] of [...open]) if (!now.has(session)) ended(reader, session, "missed");
+        for (const [session, r] of now) started(r.name, session, r.card);
+      } else if (type === "card-inserted" && isString(data?.session) && isString(data?.reader)) {
+        started(data.reader, data.session, data.card);
+      } else if (type === "session-ended" && isString(data?.session)) {
+        ended(isString(data.reader) ? data.reader : (open.get(data.session) ?? ""), data.session,
+          isString(data.reason) ? data.reason : "unknown");
+      }
+      report(onEvent, event);
+    };
+    const connect = () => {
+      timer = null;
+      if (stopped) return;
+      close = this.events(onStreamEvent, {
+        onError: (e) => {
+          if (stopped) return;
+          report(onError, e);
+          const again = e instanceof EidBridgeError && (e.retryable || e.code === "agent-not-running");
+          if (!again) {
+            stopped = true;
+            finish();
+            return;
+          }
+          timer = setTimeout(connect, wait);
+          wait = Math.min(wait * 2, maxRetryMs);
+        },
+      });
+    };
+    const stop = () => {
+      if (stopped && close === null) return;
+      stopped = true;
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+      const c = close;
+      close = null;
+      if (c) {
+        c();
+        c.done.then(() => finish());
+      } else {
+        finish();
+      }
+    };
+    stop.done = done;
+    stop.sessions = () => [...open].map(([session, reader]) => ({ reader, session }));
+    connect();
+    return stop;
+  }
+
+  /**
+   * `onSessionEnded(callback, options)`: {@link followSessions} with `callback` as
+   * `onSessionEnded`. A kiosk desk page clears the citizen's data when the session it was read
+   * from ends.
+   */
+  onSessionEnded(callback, options = {}) {
+    return this.followSessions({ ...options, onSessionEnded: callback });
+  }
+
   async _stream(onEvent, controller) {
     const res = await this._fetchOrThrow("/v1/events", {
       method: "GET",
@@ -356,11 +526,13 @@ export class EidBridge {
     });
   }
 
-  async _call(method, path, body, { signal, timeoutMs } = {}) {
+  async _call(method, path, body, options = {}) {
+    const { signal, timeoutMs } = options ?? {};
     const init = { method };
     if (body !== undefined) {
       init.headers = { "Content-Type": "application/json" };
-      init.body = JSON.stringify(body);
+      // Every POST of the API is a card operation: it takes the reader and session.
+      init.body = JSON.stringify({ ...body, ...cardTarget(options ?? {}) });
     }
     return this._fetchOrThrow(path, init, { signal, timeoutMs: timeoutMs ?? this.timeoutMs });
   }

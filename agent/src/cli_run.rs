@@ -36,6 +36,12 @@ pub struct RunArgs {
     /// No tray icon, even in a desktop session.
     #[arg(long)]
     pub no_tray: bool,
+    /// Kiosk mode for an attended desk: only the desk's page origins from the administrator's
+    /// policy ([kiosk] section), no consent dialogs, card sessions that end on removal or idle
+    /// timeout, an audit log. Refuses to start without that section. Also on with
+    /// `[kiosk] enabled = true`.
+    #[arg(long)]
+    pub kiosk: bool,
 }
 
 /// Why `run` stopped.
@@ -45,6 +51,10 @@ pub enum RunError {
     Config(String),
     #[error("local TLS certificate: {0}")]
     Tls(String),
+    #[error("{0}")]
+    Kiosk(#[from] crate::kiosk::KioskError),
+    #[error("kiosk audit log: {0}")]
+    Audit(#[from] crate::audit::AuditError),
     #[error(transparent)]
     Start(#[from] bridge::StartError),
     #[error("{0}")]
@@ -56,8 +66,21 @@ impl RunError {
         match self {
             RunError::Config(_) => "config-invalid",
             RunError::Tls(_) => "tls-material",
+            RunError::Kiosk(e) => e.code(),
+            RunError::Audit(e) => e.code(),
             RunError::Start(bridge::StartError::PortInUse { .. }) => "port-in-use",
             RunError::Start(_) | RunError::Io(_) => "bridge-start-failed",
+        }
+    }
+}
+
+impl RunError {
+    /// What to do, for the errors that know it better than their code's generic advice.
+    pub fn remedy(&self) -> Option<&'static str> {
+        match self {
+            RunError::Kiosk(e) => Some(e.remedy()),
+            RunError::Audit(e) => Some(e.remedy()),
+            _ => None,
         }
     }
 }
@@ -79,6 +102,26 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
     if let Some(p) = &args.pinentry {
         config.pinentry = Some(p.clone());
     }
+    // Kiosk mode is checked before anything is created (TLS material, listeners): a desk whose
+    // policy is incomplete must not come up as a desktop agent, nor half-way.
+    let kiosk = if crate::kiosk::Kiosk::wanted(&config, args.kiosk) {
+        let kiosk = crate::kiosk::Kiosk::from_policy(&config)?;
+        tracing::info!(desk = %kiosk.desk, origins = kiosk.origins.len(), "kiosk mode");
+        Some(kiosk)
+    } else {
+        None
+    };
+    // A desk that cannot account for its operations does not serve them.
+    let audit = match &kiosk {
+        Some(k) => Some(Arc::new(crate::audit::AuditLog::open(
+            &k.audit_dir,
+            &k.audit_key_file,
+            &k.desk,
+            k.audit_max_bytes,
+        )?)),
+        None => None,
+    };
+
     // The machine's certificate (install --system) when the user has no CA of their own and may
     // read it; otherwise the user's own, created or renewed here.
     let (tls_dir, material) = eid_installer::tls::agent_material(
@@ -106,7 +149,15 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
             .map(|l| l.local_addr().map(|a| a.port()))
             .transpose()?
             .unwrap_or(config.port);
-        let bridge = Bridge::start(&config, port, prompt, Arc::clone(&sites))?;
+        let bridge = Bridge::start(
+            &config,
+            port,
+            prompt,
+            Arc::clone(&sites),
+            kiosk.clone(),
+            audit.clone(),
+        )?;
+        agent_event(audit.as_deref(), "agent-start");
         let quit = Arc::new(tokio::sync::Notify::new());
         let tray = if args.no_tray {
             None
@@ -128,6 +179,7 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
                         ..args.config.clone()
                     },
                     quit: Arc::clone(&quit),
+                    kiosk_desk: kiosk.as_ref().map(|k| k.desk.clone()),
                 },
                 &tokio::runtime::Handle::current(),
             )
@@ -149,6 +201,7 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
                     "ca": tls_dir.join("ca.pem"),
                     "leafSpkiSha256": material.leaf_spki_sha256_b64,
                     "devMode": config.dev_mode,
+                    "kiosk": kiosk.as_ref().map(|k| serde_json::json!({ "desk": k.desk })),
                 })
             );
         } else {
@@ -165,6 +218,17 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
             if config.dev_mode {
                 println!("  development mode: http pages on loopback origins are accepted");
             }
+            if let Some(k) = &kiosk {
+                println!(
+                    "  kiosk mode: desk {}, pages {}",
+                    k.desk,
+                    k.origins
+                        .iter()
+                        .map(|o| o.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
         }
         flush();
         let shutdown = async {
@@ -176,6 +240,7 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
         };
         bridge::server::serve(listeners, tls, Arc::clone(&bridge.shared), shutdown).await;
         bridge.stop();
+        agent_event(audit.as_deref(), "agent-stop");
         if let Some(tray) = tray {
             tray.stop();
         }
@@ -211,6 +276,24 @@ fn register_new_ca(args: &crate::config::ConfigArgs, material: &eid_installer::t
     }
     for step in eid_installer::register_user_trust(&home, ca) {
         tracing::info!(step = %step.step, status = ?step.status, "{}", step.detail);
+    }
+}
+
+/// The agent's own start and stop in the kiosk's audit log.
+fn agent_event(audit: Option<&crate::audit::AuditLog>, operation: &'static str) {
+    let Some(audit) = audit else {
+        return;
+    };
+    let event = crate::audit::AuditEvent {
+        origin: None,
+        reader: None,
+        session: None,
+        operation,
+        result: "ok",
+        document: None,
+    };
+    if let Err(e) = audit.record(event) {
+        tracing::error!(code = e.code(), error = %e, "audit log not written");
     }
 }
 

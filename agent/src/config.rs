@@ -28,6 +28,15 @@
 //! allow = ["https://desk.example"]   # card operations without the consent dialog
 //! deny = ["https://bad.example"]     # always refused (wins over allow)
 //! allow_dev_mode = false             # the agent ignores dev_mode / --dev
+//!
+//! [kiosk]                            # an attended desk (see `crate::kiosk`)
+//! enabled = true                     # kiosk mode without `run --kiosk`
+//! desk = "loja-lisboa-03"            # the desk's name in the audit log (required)
+//! origins = ["https://desk.example"] # the desk's pages, pre-approved; every other origin refused
+//! idle_timeout_secs = 120            # a card session ends after this long without an operation
+//! audit_dir = "/var/lib/eid-agent/audit"
+//! audit_key_file = "/etc/eid-agent/audit.key"
+//! audit_max_bytes = 8388608          # the audit file is rotated beyond this size
 //! ```
 //! Origins are parsed with [`parse_origin`] when the file is loaded, and stored in their
 //! canonical form (lowercase, default port dropped); an entry with a path, a wildcard or
@@ -166,7 +175,32 @@ pub struct AdminPolicy {
     pub allow_dev_mode: bool,
     /// The file it came from, if any.
     pub source: Option<PathBuf>,
+    /// The `[kiosk]` table, as written (checked by [`crate::kiosk::Kiosk::from_policy`] when
+    /// kiosk mode starts, so a desk that lacks it gets one plain message).
+    pub kiosk: Option<KioskPolicy>,
 }
+
+/// The administrator's `[kiosk]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KioskPolicy {
+    /// Kiosk mode without `run --kiosk`.
+    pub enabled: bool,
+    /// The desk's name (audit log, tray); empty when missing.
+    pub desk: String,
+    /// The desk's page origins, canonical.
+    pub origins: Vec<Origin>,
+    /// A session ends after this long without an operation.
+    pub idle_timeout: Duration,
+    pub audit_dir: PathBuf,
+    pub audit_key_file: PathBuf,
+    pub audit_max_bytes: u64,
+}
+
+/// Defaults of the `[kiosk]` table.
+pub const DEFAULT_KIOSK_IDLE_SECS: u64 = 120;
+pub const DEFAULT_AUDIT_DIR: &str = "/var/lib/eid-agent/audit";
+pub const DEFAULT_AUDIT_KEY_FILE: &str = "/etc/eid-agent/audit.key";
+pub const DEFAULT_AUDIT_MAX_BYTES: u64 = 8 * 1024 * 1024;
 
 impl Default for AdminPolicy {
     fn default() -> Self {
@@ -175,6 +209,7 @@ impl Default for AdminPolicy {
             deny: Vec::new(),
             allow_dev_mode: true,
             source: None,
+            kiosk: None,
         }
     }
 }
@@ -214,6 +249,19 @@ impl AdminPolicy {
             #[serde(default)]
             deny: Vec<String>,
             allow_dev_mode: Option<bool>,
+            kiosk: Option<KioskFile>,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct KioskFile {
+            enabled: Option<bool>,
+            desk: Option<String>,
+            #[serde(default)]
+            origins: Vec<String>,
+            idle_timeout_secs: Option<u64>,
+            audit_dir: Option<PathBuf>,
+            audit_key_file: Option<PathBuf>,
+            audit_max_bytes: Option<u64>,
         }
         let file: File = toml::from_str(text).map_err(|e| syntax(path, text, &e))?;
         let origins = |list: &'static str, entries: Vec<String>| {
@@ -231,11 +279,56 @@ impl AdminPolicy {
             }
             Ok::<_, ConfigError>(out)
         };
+        let invalid = |key: &'static str, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            message,
+        };
+        let kiosk = match file.kiosk {
+            None => None,
+            Some(k) => {
+                let idle = k.idle_timeout_secs.unwrap_or(DEFAULT_KIOSK_IDLE_SECS);
+                if !(1..=MAX_TIMEOUT_SECS).contains(&idle) {
+                    return Err(invalid(
+                        "kiosk.idle_timeout_secs",
+                        format!("{idle} is not between 1 and {MAX_TIMEOUT_SECS} seconds"),
+                    ));
+                }
+                let max_bytes = k.audit_max_bytes.unwrap_or(DEFAULT_AUDIT_MAX_BYTES);
+                if max_bytes < 4096 {
+                    return Err(invalid(
+                        "kiosk.audit_max_bytes",
+                        format!("{max_bytes} is below 4096 bytes"),
+                    ));
+                }
+                let desk = k.desk.unwrap_or_default();
+                if desk.len() > 128 || desk.chars().any(char::is_control) {
+                    return Err(invalid(
+                        "kiosk.desk",
+                        "must be a short name without control characters".to_owned(),
+                    ));
+                }
+                Some(KioskPolicy {
+                    enabled: k.enabled.unwrap_or(false),
+                    desk: desk.trim().to_owned(),
+                    origins: origins("kiosk.origins", k.origins)?,
+                    idle_timeout: Duration::from_secs(idle),
+                    audit_dir: k
+                        .audit_dir
+                        .unwrap_or_else(|| PathBuf::from(DEFAULT_AUDIT_DIR)),
+                    audit_key_file: k
+                        .audit_key_file
+                        .unwrap_or_else(|| PathBuf::from(DEFAULT_AUDIT_KEY_FILE)),
+                    audit_max_bytes: max_bytes,
+                })
+            }
+        };
         Ok(AdminPolicy {
             allow: origins("allow", file.allow)?,
             deny: origins("deny", file.deny)?,
             allow_dev_mode: file.allow_dev_mode.unwrap_or(true),
             source: Some(path.to_path_buf()),
+            kiosk,
         })
     }
 }

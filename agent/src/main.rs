@@ -72,7 +72,8 @@ fn main() -> ExitCode {
             return match eid_agent::cli_run::run(args) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    report_other(e.code(), &e.to_string(), run_remedy(e.code()), json);
+                    let remedy = e.remedy().unwrap_or_else(|| run_remedy(e.code()));
+                    report_other(e.code(), &e.to_string(), remedy, json);
                     ExitCode::from(2)
                 }
             };
@@ -132,7 +133,13 @@ fn man_pages(out: &std::path::Path) -> ExitCode {
 
 fn readers(json: bool) -> Result<(), eid_card::Error> {
     let context = PcscContext::establish()?;
-    let reports = eid_agent::readers::list(&context, &Detector::with_known_cards())?;
+    let detector = Detector::with_known_cards();
+    let mut reports = eid_agent::readers::list(&context, &detector)?;
+    // NFC readers after the PC/SC ones; libnfc trouble does not hide the PC/SC readers.
+    match eid_agent::readers::list_nfc(&detector, &eid_card::nfc::devices_from_env()) {
+        Ok(nfc) => reports.extend(nfc),
+        Err(e) => tracing::warn!(error = %e, "NFC readers not listed"),
+    }
     if json {
         println!("{}", serde_json::json!({ "readers": reports }));
     } else {

@@ -22,6 +22,12 @@
 //! writes `doctor.txt` into the log folder, opens it and puts the summary in the menu), "Open log
 //! folder" ([`crate::logging::log_dir`]) and "Quit" (the same graceful shutdown as SIGTERM).
 //!
+//! # Kiosk mode
+//! At a desk the tray is the operator's, and citizens pass in front of the screen: no sites
+//! menu (nothing is remembered), nothing of any card but its kind, the desk's name, and the
+//! agent's last own problem in plain words (the smart card service, a reader, the dialogs, the
+//! audit log: not a citizen's wrong PIN), cleared by the next operation that succeeds.
+//!
 //! # Threads
 //! The icon is a StatusNotifierItem on the D-Bus session bus, through `tray-icon`'s `ksni`
 //! backend: pure Rust, no GTK, no display needed. Its menu objects are not `Send`, so one thread
@@ -312,6 +318,10 @@ pub struct MenuFacts {
     pub admin_allowed: Vec<String>,
     /// The last diagnostics' summary, or that they run.
     pub diagnostics: Option<String>,
+    /// Kiosk mode: the desk's name (the menu then has no sites).
+    pub kiosk_desk: Option<String>,
+    /// The agent's last own problem, in words (kiosk mode shows it).
+    pub last_problem: Option<String>,
 }
 
 /// The menu for `state` and `facts`.
@@ -342,6 +352,28 @@ pub fn menu_model(state: &TrayState, facts: &MenuFacts) -> Vec<MenuEntry> {
     }
     if sites.is_empty() {
         sites.push(item("no-sites", "No site is allowed without asking", false));
+    }
+    if let Some(desk) = &facts.kiosk_desk {
+        let mut menu = vec![
+            item(ID_STATUS, state.status_line(), false),
+            item("kiosk-desk", format!("Kiosk mode, desk {desk}"), false),
+        ];
+        if let Some(problem) = &facts.last_problem {
+            menu.push(item(
+                "kiosk-problem",
+                format!("Last problem: {problem}"),
+                false,
+            ));
+        }
+        menu.push(MenuEntry::Separator);
+        menu.push(item(ID_DIAGNOSTICS, DIAGNOSTICS_LABEL, true));
+        if let Some(summary) = &facts.diagnostics {
+            menu.push(item("diagnostics-summary", summary.clone(), false));
+        }
+        menu.push(item(ID_OPEN_LOG, OPEN_LOG_LABEL, true));
+        menu.push(MenuEntry::Separator);
+        menu.push(item(ID_QUIT, QUIT_LABEL, true));
+        return menu;
     }
     let mut menu = vec![
         item(ID_STATUS, state.status_line(), false),
@@ -409,6 +441,8 @@ pub struct TrayOptions {
     pub doctor_config: ConfigArgs,
     /// Notified by "Quit": `run` shuts down as on SIGTERM.
     pub quit: Arc<Notify>,
+    /// Kiosk mode: the desk's name.
+    pub kiosk_desk: Option<String>,
 }
 
 /// What drives the tray thread.
@@ -539,6 +573,15 @@ fn site_list(store: &SiteStore) -> Result<Vec<String>, String> {
         .map_err(|e: ConsentError| e.to_string())
 }
 
+/// The agent's last own problem in words: the remedy of its error code.
+fn last_problem(activity: &Activity) -> Option<String> {
+    let code = activity.last_error?;
+    crate::bridge::error::CODES
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map(|(_, _, remedy)| (*remedy).to_owned())
+}
+
 fn current_state(options: &TrayOptions) -> TrayState {
     let activity = *options.activity.borrow();
     state_of(
@@ -556,9 +599,15 @@ fn tray_thread(
 ) {
     let state = current_state(&options);
     let facts = MenuFacts {
-        sites: site_list(&options.sites),
+        sites: if options.kiosk_desk.is_some() {
+            Ok(Vec::new())
+        } else {
+            site_list(&options.sites)
+        },
         admin_allowed: options.admin_allowed.clone(),
         diagnostics: None,
+        kiosk_desk: options.kiosk_desk.clone(),
+        last_problem: last_problem(&options.activity.borrow()),
     };
     let menu = menu_model(&state, &facts);
     let built = build_menu(&menu)
@@ -629,7 +678,10 @@ fn tray_thread(
 /// Brings the icon and the menu up to date with the readers, the worker and the sites.
 fn update(tray: &TrayIcon, options: &TrayOptions, view: &mut View) {
     let state = current_state(options);
-    view.facts.sites = site_list(&options.sites);
+    if options.kiosk_desk.is_none() {
+        view.facts.sites = site_list(&options.sites);
+    }
+    view.facts.last_problem = last_problem(&options.activity.borrow());
     if state != view.state {
         tracing::debug!(state = state.id(), "tray state");
         if let Err(e) = icon(&state).map(|i| tray.set_icon(Some(i))) {
@@ -769,6 +821,10 @@ mod tests {
                 id: "pteid-cc2",
                 name: "Citizen Card",
             }),
+            session: None,
+            interface: "contact",
+            transport: "pcsc",
+            pinpad: false,
         }
     }
 
@@ -777,11 +833,12 @@ mod tests {
         let idle = Activity::default();
         let busy = Activity {
             running: true,
-            dialog: false,
+            ..Activity::default()
         };
         let dialog = Activity {
             running: true,
             dialog: true,
+            ..Activity::default()
         };
         let with_card = [reader("A", false), reader("B", true)];
         assert_eq!(state_of(true, &[], idle), TrayState::NoReader);
@@ -837,6 +894,8 @@ mod tests {
             sites: Ok(vec!["https://a.example".into()]),
             admin_allowed: vec!["https://desk.example".into()],
             diagnostics: None,
+            kiosk_desk: None,
+            last_problem: None,
         };
         let menu = menu_model(&TrayState::NoReader, &facts);
         let MenuEntry::Submenu { label, entries } = &menu[2] else {
@@ -865,6 +924,47 @@ mod tests {
                 OPEN_LOG_LABEL,
                 QUIT_LABEL
             ]
+        );
+    }
+
+    #[test]
+    fn kiosk_menu_has_the_desk_and_the_problem_and_no_sites() {
+        let facts = MenuFacts {
+            sites: Ok(vec!["https://a.example".into()]),
+            admin_allowed: vec!["https://b.example".into()],
+            diagnostics: None,
+            kiosk_desk: Some("loja-03".into()),
+            last_problem: Some("Start the smart card service (pcscd) and try again.".into()),
+        };
+        let state = TrayState::Card {
+            reader: "R".into(),
+            card: Some("Citizen Card".into()),
+        };
+        let menu = menu_model(&state, &facts);
+        let labels: Vec<String> = menu
+            .iter()
+            .filter_map(|e| match e {
+                MenuEntry::Item { label, .. } => Some(label.clone()),
+                MenuEntry::Submenu { label, .. } => Some(label.clone()),
+                MenuEntry::Separator => None,
+            })
+            .collect();
+        assert_eq!(labels[0], "Citizen Card in R");
+        assert_eq!(labels[1], "Kiosk mode, desk loja-03");
+        assert!(labels[2].starts_with("Last problem: Start the smart card service"));
+        assert!(
+            !labels
+                .iter()
+                .any(|l| l.contains("example") || l == SITES_LABEL)
+        );
+        let facts = MenuFacts {
+            last_problem: None,
+            ..facts
+        };
+        assert!(
+            !menu_model(&state, &facts)
+                .iter()
+                .any(|e| matches!(e, MenuEntry::Item { id, .. } if id == "kiosk-problem"))
         );
     }
 }

@@ -107,6 +107,15 @@ pub enum Error {
     /// Card's fault (or ours, for an unsupported document).
     #[error("secure access to the document failed: {0}")]
     AccessFailed(String),
+    /// The reader itself misbehaved: it answered frames that are not its protocol (noise, bad
+    /// checksums), or its driver failed in a way that says nothing about the card. Reader's
+    /// fault (or its cable's); retryable.
+    #[error("the reader failed: {0}")]
+    ReaderFault(String),
+    /// Another program (another eid-agent, nfc-list...) holds the reader. Retryable when it
+    /// lets go.
+    #[error("reader {0:?} is in use by another program")]
+    ReaderInUse(String),
 }
 
 /// `the reader` when PC/SC did not say which, `reader "NAME"` otherwise.
@@ -151,6 +160,8 @@ impl Error {
             Error::SecureChannelClosed(_) => "secure-channel-closed",
             Error::AccessDenied => "access-denied",
             Error::AccessFailed(_) => "access-failed",
+            Error::ReaderFault(_) => "reader-fault",
+            Error::ReaderInUse(_) => "reader-in-use",
         }
     }
 
@@ -208,6 +219,14 @@ impl Error {
                 "Keep the document still on the reader and try again; if it persists, report \
                  the document type."
             }
+            Error::ReaderFault(_) => {
+                "Unplug the reader and plug it in again, then try again; if it persists, the \
+                 reader or its cable is faulty."
+            }
+            Error::ReaderInUse(_) => {
+                "Close the other program using the reader (another eid-agent, nfc-list...), \
+                 then try again."
+            }
         }
     }
 
@@ -236,6 +255,8 @@ impl Error {
                 | Error::Timeout
                 | Error::SecureMessaging(_)
                 | Error::SecureChannelClosed(_)
+                | Error::ReaderFault(_)
+                | Error::ReaderInUse(_)
         )
     }
 }

@@ -6,6 +6,8 @@ pub mod emrtd;
 mod error;
 pub mod image;
 pub mod monitor;
+#[cfg(all(feature = "nfc", target_os = "linux"))]
+pub mod nfc;
 pub mod pcsc_transport;
 pub mod pinpad;
 pub mod pteid;

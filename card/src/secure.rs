@@ -207,7 +207,9 @@ impl ChannelState {
             let room = inner.max_response_len.min(65_536 + 2);
             max_plain(room, block, response_overhead)
         } else {
-            max_plain(SHORT_MAX_NE + 2, block, response_overhead)
+            // A short answer, and no more than the reader carries back (a PN53x: 263 bytes).
+            let room = (SHORT_MAX_NE + 2).min(inner.max_response_len);
+            max_plain(room, block, response_overhead)
         }
     }
 
@@ -219,7 +221,9 @@ impl ChannelState {
             let room = inner.max_command_len.saturating_sub(9).min(65_535);
             max_plain(room, block, |p| command_overhead(p, true))
         } else {
-            max_plain(SHORT_MAX_NC, block, |p| command_overhead(p, false))
+            // Header (4) + Lc (1) + Le (1) around the protected data.
+            let room = SHORT_MAX_NC.min(inner.max_command_len.saturating_sub(6));
+            max_plain(room, block, |p| command_overhead(p, false))
         }
     }
 
@@ -246,8 +250,16 @@ impl ChannelState {
             Error::ProtocolViolation("a malformed command APDU was handed to secure messaging")
         })?;
         let block = self.channel.block_size();
-        let short_ne = max_plain(SHORT_MAX_NE + 2, block, response_overhead);
-        let short_nc = max_plain(SHORT_MAX_NC, block, |p| command_overhead(p, false));
+        let short_ne = max_plain(
+            (SHORT_MAX_NE + 2).min(caps.max_response_len),
+            block,
+            response_overhead,
+        );
+        let short_nc = max_plain(
+            SHORT_MAX_NC.min(caps.max_command_len.saturating_sub(6)),
+            block,
+            |p| command_overhead(p, false),
+        );
         // An answer that cannot fit a short protected response (an RSA-2048 Active
         // Authentication signature: 256 bytes) needs extended length on the wire, which ICAO
         // 9303-11 §9.8.5 requires of chips with such keys: used when the reader carries it,
@@ -568,6 +580,19 @@ mod tests {
             assert_eq!(t.inner_mut().seen, 1000usize.div_ceil(expected));
             assert!(t.inner_mut().largest_response <= 258);
         }
+    }
+
+    #[test]
+    fn protected_answers_fit_a_reader_smaller_than_a_short_apdu() {
+        // A reader that carries back less than 258 bytes: every protected answer fits it.
+        let mut caps = ReaderCapabilities::SHORT_ONLY;
+        caps.max_response_len = 130;
+        let chip = Chip::new(Cipher::Aes128, caps);
+        let mut t = secure(chip, Cipher::Aes128, false);
+        assert!(t.capabilities().max_response_len <= 130);
+        let data = Session::new(&mut t).read_binary(Some(600)).unwrap();
+        assert_eq!(data, t.inner_mut().file[..600]);
+        assert!(t.inner_mut().largest_response <= 130);
     }
 
     #[test]

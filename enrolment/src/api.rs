@@ -875,6 +875,9 @@ async fn desk_next(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Answer
     s.data.identity = None;
     s.data.pending_key = None;
     save(app, &s).await?;
+    // The previous citizen's code dies with them, and the next citizen's first code is not
+    // held back by the previous one's resend interval.
+    app.store.detach_codes(&s.token_hash).await.map_err(db)?;
     Ok(Answer::json(json!({"ok": true})))
 }
 

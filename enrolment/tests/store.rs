@@ -138,6 +138,7 @@ on_every_backend!(
     code_new_replaces_old,
     code_bound_to_session_and_purpose,
     code_resend_rate_limit,
+    code_detached_at_next_citizen,
     code_contact_hourly_limit,
     code_concurrent_right_single_use,
     code_concurrent_guesses_bounded,
@@ -647,6 +648,105 @@ async fn code_resend_rate_limit(store: Store) {
         .await
         .unwrap()
         .unwrap();
+}
+
+/// The desk's "next citizen": the previous citizen's code dies, the next citizen's first code is
+/// not held back by the resend interval, and the per-contact hourly limit still counts it.
+async fn code_detached_at_next_citizen(store: Store) {
+    let policy = CodePolicy::default();
+    let first = store
+        .issue_code(&key(), Purpose::Enrolment, "desk", &phone(1), NOW, &policy)
+        .await
+        .unwrap()
+        .unwrap();
+    store.detach_codes("desk").await.unwrap();
+    assert_eq!(
+        store
+            .verify_code(
+                &key(),
+                Purpose::Enrolment,
+                "desk",
+                &first.code,
+                NOW + 1,
+                &policy
+            )
+            .await
+            .unwrap(),
+        Err(CodeRejected::NoCode)
+    );
+    // The next citizen, five seconds later: no resend wait.
+    let second = store
+        .issue_code(
+            &key(),
+            Purpose::Enrolment,
+            "desk",
+            &phone(2),
+            NOW + 5,
+            &policy,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .verify_code(
+                &key(),
+                Purpose::Enrolment,
+                "desk",
+                &second.code,
+                NOW + 6,
+                &policy
+            )
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    // Without the detach, the same session is held back as before.
+    assert!(matches!(
+        store
+            .issue_code(
+                &key(),
+                Purpose::Enrolment,
+                "desk",
+                &phone(3),
+                NOW + 7,
+                &policy
+            )
+            .await
+            .unwrap(),
+        Err(CodeRejected::RateLimited { .. })
+    ));
+    // Detached codes still count toward their contact's hourly limit.
+    for i in 0..4 {
+        store.detach_codes("desk").await.unwrap();
+        store
+            .issue_code(
+                &key(),
+                Purpose::Enrolment,
+                "desk",
+                &phone(1),
+                NOW + 10 + i,
+                &policy,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    store.detach_codes("desk").await.unwrap();
+    assert!(matches!(
+        store
+            .issue_code(
+                &key(),
+                Purpose::Enrolment,
+                "desk",
+                &phone(1),
+                NOW + 20,
+                &policy
+            )
+            .await
+            .unwrap(),
+        Err(CodeRejected::RateLimited { .. })
+    ));
 }
 
 async fn code_contact_hourly_limit(store: Store) {

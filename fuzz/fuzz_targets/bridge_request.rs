@@ -8,7 +8,8 @@
 
 use eid_agent::bridge::policy::{Caller, check_host, check_origin, preflight};
 use eid_agent::bridge::routes::{
-    AuthenticateRequest, CertificateRequest, EmrtdRequest, IdentityRequest, SignRequest, parse_json,
+    AuthenticateRequest, CertificateRequest, EmrtdRequest, IdentityRequest, SignRequest, Targeted,
+    parse_json,
 };
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
@@ -61,8 +62,17 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = parse_json::<AuthenticateRequest>(data);
-    let _ = parse_json::<CertificateRequest>(data);
     let _ = parse_json::<SignRequest>(data);
     let _ = parse_json::<IdentityRequest>(data);
     let _ = parse_json::<EmrtdRequest>(data);
+    // The card a request names (`reader`, `session`): an accepted session id is 32 hex digits.
+    if let Ok(request) = parse_json::<CertificateRequest>(data)
+        && let Ok(target) = request.target()
+    {
+        assert!(target.session.is_none_or(|s| {
+            s.len() == 32
+                && s.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        }));
+    }
 });

@@ -502,6 +502,11 @@ pub struct StackOptions {
     /// Origins the agent also allows (besides the service's), as host names served on the
     /// service's port: `other.example.test` -> `https://other.example.test:<port>`.
     pub also_allow_hosts: Vec<String>,
+    /// Kiosk mode (a service desk): the agent runs `--kiosk` with a `[kiosk]` table naming this
+    /// desk and the origins above as the desk's pages.
+    pub kiosk_desk: Option<String>,
+    /// Kiosk mode: the agent's idle timeout (its default when `None`).
+    pub kiosk_idle_timeout_secs: Option<u64>,
 }
 
 /// A virtual card behind pcscd, the agent, and the service. Fields drop in order: the service
@@ -539,12 +544,22 @@ impl Stack {
                 .iter()
                 .map(|h| format!("https://{h}:{port}")),
         );
+        let kiosk = options
+            .kiosk_desk
+            .as_ref()
+            .map(|desk| crate::agent::KioskOptions {
+                desk: desk.clone(),
+                origins: allow.clone(),
+                idle_timeout_secs: options.kiosk_idle_timeout_secs,
+                ..crate::agent::KioskOptions::default()
+            });
         let agent = Agent::start(
             &agent_bin(),
             &AgentOptions {
                 allow,
                 // Several PIN dialogs in a row (wrong PIN, then the right one).
                 agent_toml: "pin_rate_burst = 100\npin_rate_period_secs = 1\n".into(),
+                kiosk,
                 ..AgentOptions::default()
             },
         );

@@ -114,6 +114,25 @@ impl Slot {
                 slots = SLOT_FREED.wait(slots).unwrap_or_else(|p| p.into_inner());
             }
         };
+        // Blocks while a test in another process holds this slot; released when the file closes.
+        Slot::lock_file(index)
+    }
+    /// Both slots at once, taken together (never one and then the other: two tests each
+    /// holding one slot and waiting for the second would deadlock). Across processes the slot
+    /// files are locked in index order, which cannot deadlock either.
+    pub fn acquire_pair() -> (Slot, Slot) {
+        {
+            let mut slots = SLOTS.lock().unwrap_or_else(|p| p.into_inner());
+            while slots.iter().any(|busy| *busy) {
+                slots = SLOT_FREED.wait(slots).unwrap_or_else(|p| p.into_inner());
+            }
+            *slots = [true; 2];
+        }
+        (Slot::lock_file(0), Slot::lock_file(1))
+    }
+
+    /// The cross-process lock of slot `index` (already taken in [`SLOTS`]).
+    fn lock_file(index: u8) -> Slot {
         let path = std::env::temp_dir().join(format!("eid-tests-vpcd-slot-{index}.lock"));
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -121,7 +140,6 @@ impl Slot {
             .write(true)
             .open(&path)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        // Blocks while a test in another process holds this slot; released when `file` closes.
         file.lock()
             .unwrap_or_else(|e| panic!("locking {}: {e}", path.display()));
         Slot {
@@ -129,6 +147,7 @@ impl Slot {
             _across_processes: file,
         }
     }
+
     /// A free slot with no card in it (an earlier test's card must have gone), and a PC/SC
     /// context to watch it. Call after [`pcscd_available`].
     pub fn acquire_empty() -> (Slot, PcscContext) {
@@ -150,7 +169,8 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut slots = SLOTS.lock().unwrap_or_else(|p| p.into_inner());
         slots[usize::from(self.index)] = false;
-        SLOT_FREED.notify_one();
+        // notify_all: a pair waits for both slots, a single waiter for either.
+        SLOT_FREED.notify_all();
     }
 }
 
@@ -479,6 +499,29 @@ pub mod agent {
         pub agent_toml: String,
         /// `EID_LOG` (default `info,eid_card=debug`).
         pub log_filter: Option<String>,
+        /// Kiosk mode: a `[kiosk]` table in the policy file (and `--kiosk` unless
+        /// `enabled_in_policy`).
+        pub kiosk: Option<KioskOptions>,
+        /// Extra lines appended to the policy file (written as is).
+        pub policy_toml: String,
+        /// `--kiosk` on the command line without writing a `[kiosk]` table (refusal tests).
+        pub kiosk_flag: bool,
+    }
+
+    /// The `[kiosk]` table the harness writes. The audit log goes to `<agent.dir>/audit`, its
+    /// key to `<agent.dir>/audit.key` ([`Agent::audit_dir`], [`Agent::audit_key`]).
+    #[derive(Debug, Clone, Default)]
+    pub struct KioskOptions {
+        /// The desk's name.
+        pub desk: String,
+        /// The desk page origins.
+        pub origins: Vec<String>,
+        /// `idle_timeout_secs` (the agent's default when `None`).
+        pub idle_timeout_secs: Option<u64>,
+        /// `enabled = true` in the table instead of `--kiosk`.
+        pub enabled_in_policy: bool,
+        /// Extra lines inside the `[kiosk]` table (e.g. `audit_max_bytes = 4096`).
+        pub extra_toml: String,
     }
 
     /// The agent process; killed on drop.
@@ -511,15 +554,30 @@ pub mod agent {
                     .join(", ")
             };
             let policy = dir.join("policy.toml");
-            std::fs::write(
-                &policy,
-                format!(
-                    "allow = [{}]\ndeny = [{}]\n",
-                    list(&options.allow),
-                    list(&options.deny)
-                ),
-            )
-            .unwrap();
+            let mut policy_text = format!(
+                "allow = [{}]\ndeny = [{}]\n{}\n",
+                list(&options.allow),
+                list(&options.deny),
+                options.policy_toml
+            );
+            if let Some(kiosk) = &options.kiosk {
+                policy_text.push_str(&format!(
+                    "[kiosk]\ndesk = {:?}\norigins = [{}]\naudit_dir = {:?}\naudit_key_file = {:?}\n",
+                    kiosk.desk,
+                    list(&kiosk.origins),
+                    dir.join("audit").display().to_string(),
+                    dir.join("audit.key").display().to_string(),
+                ));
+                if let Some(secs) = kiosk.idle_timeout_secs {
+                    policy_text.push_str(&format!("idle_timeout_secs = {secs}\n"));
+                }
+                if kiosk.enabled_in_policy {
+                    policy_text.push_str("enabled = true\n");
+                }
+                policy_text.push_str(&kiosk.extra_toml);
+                policy_text.push('\n');
+            }
+            std::fs::write(&policy, policy_text).unwrap();
             std::fs::write(config_dir.join("agent.toml"), &options.agent_toml).unwrap();
             let script = dir.join("pinentry-script");
             let prompt_log = dir.join("pinentry-log");
@@ -559,6 +617,11 @@ pub mod agent {
             if options.dev {
                 command.arg("--dev");
             }
+            let kiosk_flag =
+                options.kiosk_flag || options.kiosk.as_ref().is_some_and(|k| !k.enabled_in_policy);
+            if kiosk_flag {
+                command.arg("--kiosk");
+            }
             let child = command.spawn().unwrap();
             let mut agent = Agent {
                 child: Some(child),
@@ -591,6 +654,21 @@ pub mod agent {
             agent
         }
 
+        /// Where a kiosk agent started with [`KioskOptions`] writes its audit log.
+        pub fn audit_dir(&self) -> PathBuf {
+            self.dir.join("audit")
+        }
+
+        /// The audit key file of a kiosk agent started with [`KioskOptions`].
+        pub fn audit_key(&self) -> PathBuf {
+            self.dir.join("audit.key")
+        }
+
+        /// The policy file the agent was started with.
+        pub fn policy_file(&self) -> PathBuf {
+            self.dir.join("policy.toml")
+        }
+
         /// A client trusting this agent's local CA.
         pub fn client(&self) -> HttpsClient {
             HttpsClient::new(
@@ -620,6 +698,12 @@ pub mod agent {
         /// The agent's log so far.
         pub fn log(&self) -> String {
             std::fs::read_to_string(&self.stderr).unwrap_or_default()
+        }
+
+        /// The agent's process id while it runs (to signal it and keep its files, unlike
+        /// [`Agent::terminate`], which removes them).
+        pub fn pid(&self) -> Option<u32> {
+            self.child.as_ref().map(Child::id)
         }
 
         /// SIGTERM, then waits (at most `limit`) for the exit.

@@ -196,7 +196,40 @@ const BRIDGE_MESSAGES = {
     "The eID agent cannot show its PIN window on this computer. Run it in your desktop session (or install a PIN entry program such as pinentry-gnome3) and try again.",
   "origin-insecure": () => "This page is not on a secure (https) address, so the eID agent refuses it. Open the service’s https address.",
   "origin-denied": () => "The eID agent on this computer is set up to refuse this site. Ask your administrator.",
+  // Kiosk mode (a service desk's agent).
+  "session-ended": () =>
+    "The card lay unused in the reader for too long, so the eID agent closed its session. Take the card out, put it back and press the button again.",
+  "reader-not-found": () =>
+    "The card reader this page asked for is not connected to this computer. Connect it (or check its name in the eID agent’s reader list) and press the button again.",
+  "origin-not-allowed": (e) =>
+    agentWords(e) ||
+    "The eID agent on this desk serves only the desk page’s configured address, and this page is not at it. Open the desk page from the address your administrator gave, or ask them to add this one.",
 };
+
+/** The agent's own message and remedy (written in plain words), or "" when it gave none. */
+function agentWords(e) {
+  if (typeof e?.userMessage === "function") return e.userMessage();
+  return [e?.message, e?.remedy].map(sentence).filter(Boolean).join(" ");
+}
+
+/**
+ * Kiosk mode: why the citizen's data was cleared from the desk page, by the agent's reason for
+ * ending the card session (eid-bridge.js followSessions).
+ */
+export function sessionEndedText(reason) {
+  switch (reason) {
+    case "card-removed":
+      return "The document was taken off the reader, so everything read from it was cleared from this page. Place the next document on the reader.";
+    case "idle-timeout":
+      return "The document lay on the reader unused for too long, so the eID agent closed its session and this page cleared what was read from it. Take the document off the reader and place it again to start over.";
+    case "reader-removed":
+      return "The card reader was disconnected, so what was read from the document was cleared from this page. Connect the reader again, then place the document on it.";
+    case "agent-stopping":
+      return "The eID agent stopped, so what was read from the document was cleared from this page. When the agent is back, place the document on the reader again.";
+    default: // "missed": the session ended while this page was not connected to the agent
+      return "This page lost contact with the eID agent and the document’s session ended meanwhile, so what was read from it was cleared. Place the document on the reader again.";
+  }
+}
 
 /** Extra advice after the service's own message, by code (the message says what went wrong). */
 const SERVICE_REMEDIES = {

@@ -5,8 +5,9 @@ import assert from "node:assert/strict";
 import {
   EidBridge, EidBridgeError, AgentNotRunningError, LocalNetworkPermissionError, UserCancelledError,
   PinBlockedError, CardRemovedError, TimeoutError, WrongPinError, AgentError, SseParser,
-  errorFromResponse, DEFAULT_BASE_URL,
+  SessionEndedError, errorFromResponse, DEFAULT_BASE_URL,
 } from "../eid-bridge.js";
+import { readFileSync } from "node:fs";
 
 const NONCE = "mUyzGkUmuNNaWjkgOp8WK6aXbCbzGvDPDBfbmC2vJ7Y=";
 
@@ -323,4 +324,155 @@ test("events() reports an agent that is not running", async () => {
     .events(() => {}, { onError: (e) => errs.push(e) });
   await close.done;
   assert.ok(errs[0] instanceof AgentNotRunningError);
+});
+
+// ---- Kiosk mode: reader and session, the new codes, following sessions
+
+test("card operations send the reader and session of the call's options; status does not", async () => {
+  const { fetch, calls } = fakeFetch(() => json(200, { ok: true }));
+  const bridge = new EidBridge({ fetch });
+  const at = { reader: "Virtual PCD 00 01", session: "9f".repeat(16) };
+  await bridge.status(at);
+  await bridge.getAuthenticationCertificate(at);
+  await bridge.getSigningCertificate({ reader: at.reader });
+  await bridge.authenticate(NONCE, at);
+  await bridge.sign("Q0VSVA==", "aGFzaA==", "SHA-256", { session: at.session });
+  await bridge.readIdentity({ photo: true }, at);
+  await bridge.readEmrtd({ can: "123456", challengeNonce: NONCE }, { ...at, timeoutMs: 5000 });
+  await bridge.readEmrtd({ can: "123456", challengeNonce: NONCE }, { reader: null, session: undefined });
+  assert.equal(calls[0].init.body, undefined, "GET /v1/status has no body");
+  assert.deepEqual(calls.slice(1).map((c) => c.body), [
+    { type: "authentication", ...at },
+    { type: "signing", reader: at.reader },
+    { challengeNonce: NONCE, ...at },
+    { certificate: "Q0VSVA==", hash: "aGFzaA==", hashFunction: "SHA-256", session: at.session },
+    { photo: true, ...at },
+    { can: "123456", challengeNonce: NONCE, ...at },
+    { can: "123456", challengeNonce: NONCE },
+  ]);
+  for (const bad of [{ reader: "" }, { reader: 7 }, { session: "" }, { session: ["x"] }]) {
+    await assert.rejects(bridge.authenticate(NONCE, bad), TypeError, JSON.stringify(bad));
+  }
+  assert.equal(calls.length, 8, "a bad reader or session is not sent");
+});
+
+test("kiosk codes: session-ended and card-removed have classes, origin-not-allowed keeps the agent's words", async () => {
+  const session = "ab".repeat(16);
+  let { fetch } = fakeFetch(() => agentError(409, "session-ended", { session }));
+  const ended = await new EidBridge({ fetch }).readEmrtd({ can: "123456", challengeNonce: NONCE }).catch((e) => e);
+  assert.ok(ended instanceof SessionEndedError);
+  assert.equal(ended.code, "session-ended");
+  assert.equal(ended.session, session);
+  ({ fetch } = fakeFetch(() => agentError(409, "card-removed", { session: 42 })));
+  const removed = await new EidBridge({ fetch }).authenticate(NONCE).catch((e) => e);
+  assert.ok(removed instanceof CardRemovedError);
+  assert.equal(removed.session, null, "a session that is not a string is ignored");
+  ({ fetch } = fakeFetch(() =>
+    json(403, { error: { code: "origin-not-allowed", message: "This desk's eID agent serves only https://desk.example", remedy: "Open the desk page from its configured address." } })));
+  const refused = await new EidBridge({ fetch }).status().catch((e) => e);
+  assert.ok(refused instanceof AgentError);
+  assert.equal(refused.code, "origin-not-allowed");
+  assert.equal(refused.userMessage(), "This desk's eID agent serves only https://desk.example. Open the desk page from its configured address.");
+  assert.equal(new EidBridgeError("Only a message", {}).userMessage(), "Only a message.");
+});
+
+test("the types list every error code of the agent", () => {
+  const root = new URL("../../", import.meta.url);
+  const rs = readFileSync(new URL("agent/src/bridge/error.rs", root), "utf8");
+  const table = rs.slice(rs.indexOf("pub const CODES"), rs.indexOf("];", rs.indexOf("pub const CODES")));
+  const codes = [...table.matchAll(/\(\s*"([a-z-]+)",\s*(\d+),/g)].map((m) => m[1]);
+  assert.ok(codes.length >= 30, `parsed ${codes.length} codes`);
+  const dts = readFileSync(new URL("web/eid-bridge.d.ts", root), "utf8");
+  const union = dts.slice(dts.indexOf("export type ErrorCode"), dts.indexOf(";", dts.indexOf("export type ErrorCode")));
+  for (const code of codes) assert.ok(union.includes(`"${code}"`), `${code} missing from ErrorCode in eid-bridge.d.ts`);
+});
+
+/** A fetch answering /v1/events with the next script entry: a stream text (that then ends), or a Response. */
+function scriptedEvents(script) {
+  const calls = [];
+  const fetch = async (url, init) => {
+    calls.push(url);
+    const next = script.shift();
+    if (next === undefined) return new Promise((_, reject) => init.signal.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))));
+    if (next instanceof Response) return next;
+    return streamResponse(new TextEncoder().encode(next), 16);
+  };
+  return { fetch, calls };
+}
+
+const sse = (type, data) => `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
+const S1 = "11".repeat(16);
+const S2 = "22".repeat(16);
+const S3 = "33".repeat(16);
+
+test("followSessions: started and ended sessions, missed ones after a reconnect, stops on a refusal", async () => {
+  const { fetch, calls } = scriptedEvents([
+    // First connection: S1 already in a reader; S2 arrives; S1 is removed; the agent goes away.
+    sse("status", { readers: [{ name: "A", cardPresent: true, card: null, session: S1 }, { name: "B", cardPresent: false, card: null, session: null }] }) +
+      sse("card-inserted", { reader: "B", card: { id: "emrtd", name: "Passport" }, session: S2 }) +
+      sse("card-removed", { reader: "A" }) +
+      sse("session-ended", { reader: "A", session: S1, reason: "card-removed" }),
+    // The agent restarted: S2 is gone (missed), S3 is new.
+    sse("status", { readers: [{ name: "B", cardPresent: true, card: null, session: S3 }] }) +
+      sse("session-ended", { reader: "B", session: S3, reason: "idle-timeout" }),
+    // Then a refusal that waiting does not change.
+    agentError(403, "origin-not-allowed"),
+  ]);
+  const started = [];
+  const ended = [];
+  const errors = [];
+  const events = [];
+  const stop = new EidBridge({ fetch }).followSessions({
+    onSessionStarted: (s) => started.push(s),
+    onSessionEnded: (e) => ended.push(e),
+    onEvent: (e) => events.push(e.type),
+    onError: (e) => errors.push(e.code),
+    retryMs: 1,
+  });
+  await stop.done;
+  assert.deepEqual(started, [
+    { reader: "A", session: S1, card: null },
+    { reader: "B", session: S2, card: { id: "emrtd", name: "Passport" } },
+    { reader: "B", session: S3, card: null },
+  ]);
+  assert.deepEqual(ended, [
+    { reader: "A", session: S1, reason: "card-removed" },
+    { reader: "B", session: S2, reason: "missed" },
+    { reader: "B", session: S3, reason: "idle-timeout" },
+  ]);
+  assert.deepEqual(errors, ["agent-not-running", "agent-not-running", "origin-not-allowed"]);
+  assert.equal(calls.length, 3, "reopened after each loss, not after the refusal");
+  assert.deepEqual(events.slice(0, 4), ["status", "card-inserted", "card-removed", "session-ended"]);
+  assert.deepEqual(stop.sessions(), []);
+});
+
+test("onSessionEnded with a normal agent: no session, no callback; stop() ends it", async () => {
+  const { fetch } = scriptedEvents([
+    sse("status", { readers: [{ name: "A", cardPresent: true, card: null }] }) +
+      sse("card-inserted", { reader: "A", card: null }) + sse("card-removed", { reader: "A" }),
+  ]);
+  const ended = [];
+  const errors = [];
+  const stop = new EidBridge({ fetch }).onSessionEnded((e) => ended.push(e), { onError: (e) => errors.push(e), retryMs: 1 });
+  // The first stream ends (reported), the second connection hangs until stop().
+  while (errors.length === 0) await new Promise((r) => setTimeout(r, 2));
+  await new Promise((r) => setTimeout(r, 10));
+  stop();
+  await stop.done;
+  assert.deepEqual(ended, []);
+  assert.equal(errors.length, 1, "stopping is not an error");
+});
+
+test("followSessions keeps track of open sessions; an ended one takes its reader from the start", async () => {
+  const { fetch } = scriptedEvents([
+    sse("card-inserted", { reader: "A", card: null, session: S1 }) + sse("card-inserted", { reader: "B", card: null, session: S2 }) +
+      sse("session-ended", { session: S1, reason: "card-removed" }),
+  ]);
+  const ended = [];
+  const stop = new EidBridge({ fetch }).followSessions({ onSessionEnded: (e) => ended.push(e), retryMs: 60_000 });
+  while (ended.length === 0) await new Promise((r) => setTimeout(r, 2));
+  assert.deepEqual(ended, [{ reader: "A", session: S1, reason: "card-removed" }]);
+  assert.deepEqual(stop.sessions(), [{ reader: "B", session: S2 }]);
+  stop();
+  await stop.done;
 });

@@ -11,11 +11,11 @@ import { fileURLToPath } from "node:url";
 import {
   ApiError, InputError, apiErrorFromResponse, postJson, getJson, loadConfig, validBridgeUrl,
   describeError, showError, clearError, showStep, currentStep, setBusy, whileBusy, takeValue,
-  canAccess, mrzAccess, base64ToBytes, bytesToBase64, readTlv, certificateHolderName,
+  canAccess, mrzAccess, base64ToBytes, bytesToBase64, readTlv, certificateHolderName, sessionEndedText,
 } from "../enrolment/common.js";
 import {
   WrongPinError, CardRemovedError, AgentNotRunningError, LocalNetworkPermissionError,
-  UserCancelledError, PinBlockedError, AgentError, errorFromResponse,
+  UserCancelledError, PinBlockedError, AgentError, SessionEndedError, errorFromResponse,
 } from "../eid-bridge.js";
 
 const dir = fileURLToPath(new URL("../enrolment/", import.meta.url));
@@ -287,7 +287,7 @@ test("the card PIN is never asked for in a page; the mobile-key PIN is said to b
 
 test("the desk asks the agent for every data group it reads, so each one's hash is checked", () => {
   assert.match(read("desk.js"), /dataGroups: \[1, 2, 11, 12\]/);
-  assert.match(read("desk.js"), /"\/api\/desk\/nonce"[\s\S]*readEmrtd\([\s\S]*challengeNonce: nonce[\s\S]*"\/api\/desk\/document", \{ result, nonce \}/);
+  assert.match(read("desk.js"), /"\/api\/desk\/nonce"[\s\S]*readEmrtd\([\s\S]*challengeNonce: nonce[\s\S]*"\/api\/desk\/document", \{ result: emrtd, nonce \}/);
   assert.match(read("enrol.js"), /"\/api\/enrol\/nonce"[\s\S]*bridge\.authenticate\(nonce\)[\s\S]*"\/api\/enrol\/card", \{ token, nonce \}/);
 });
 
@@ -408,6 +408,40 @@ test("card errors from the bridge: wrong PIN with tries left, card removed, agen
   assert.equal(describeError(new AgentError("m", { code: "something-new", remedy: "Do this." })).text, "Do this.");
   // A page may word it for its context.
   assert.equal(describeError(new CardRemovedError("x", { code: "card-removed" }), { "card-removed": "Keep it still." }).text, "Keep it still.");
+});
+
+test("kiosk errors: session ended in plain words, a refused origin in the agent's own words", () => {
+  const ended = describeError(new SessionEndedError("x", { code: "session-ended" }));
+  assert.equal(ended.code, "session-ended");
+  assert.match(ended.text, /too long.*put it back/);
+  const refused = describeError(errorFromResponse(403, {
+    error: { code: "origin-not-allowed", message: "This desk’s eID agent serves only https://desk.example", remedy: "Open the desk page from its configured address" },
+  }));
+  assert.equal(refused.code, "origin-not-allowed");
+  assert.equal(refused.text, "This desk’s eID agent serves only https://desk.example. Open the desk page from its configured address.");
+  // Without words from the agent, the page's own.
+  assert.match(describeError({ code: "origin-not-allowed" }).text, /administrator/);
+});
+
+test("why the desk cleared the citizen: one plain sentence per reason, and one for the unknown", () => {
+  const reasons = ["card-removed", "idle-timeout", "reader-removed", "agent-stopping", "missed", "a-future-reason"];
+  const texts = reasons.map(sessionEndedText);
+  assert.equal(new Set(texts.slice(0, 5)).size, 5, "each reason its own text");
+  assert.equal(texts[5], texts[4], "unknown reasons read as a lost contact");
+  for (const t of texts) assert.match(t, /cleared/);
+  assert.match(texts[0], /taken off the reader/);
+  assert.match(texts[1], /too long/);
+});
+
+test("the desk page follows the agent's sessions and clears the citizen when theirs ends", () => {
+  const js = read("desk.js");
+  for (const needle of ["followSessions", "onSessionEnded: sessionEnded", "session: resultSession", "/api/desk/next", "sessionEndedText"]) {
+    assert.ok(js.includes(needle), needle);
+  }
+  // Every step of the citizen part drops its answer once the citizen was cleared meanwhile.
+  for (const step of ["readDocument", "register", "confirm", "resend"]) {
+    assert.match(js, new RegExp(`onAction\\("btn-[a-z-]+", citizenStep\\(${step}\\)`), step);
+  }
 });
 
 test("service errors: its message, attempts left, wait time, and the remedy", () => {

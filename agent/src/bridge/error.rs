@@ -57,6 +57,21 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "This site is on the administrator's deny list; ask the administrator.",
     ),
     (
+        "origin-not-allowed",
+        403,
+        "This agent runs in kiosk mode and serves only its desk's pages; call it from the desk page the administrator configured.",
+    ),
+    (
+        "session-ended",
+        409,
+        "The card's session has ended (idle timeout, or an old session id); remove the card and insert it again, then use the new session.",
+    ),
+    (
+        "reader-not-found",
+        404,
+        "There is no reader of that name; use a reader name from /v1/status.",
+    ),
+    (
         "unsupported-media-type",
         415,
         "Send the body as JSON with Content-Type: application/json.",

@@ -10,8 +10,10 @@
 //!
 //! The bridge calls workflows (`crate::workflows`); it does not contain them.
 
+mod connect;
 mod emrtd_result;
 pub mod error;
+mod nfc;
 pub mod policy;
 pub mod readers;
 pub mod routes;
@@ -41,6 +43,12 @@ pub struct Shared {
     pub queue: CardQueue,
     pub pin_limit: policy::PinRateLimit,
     pub body_limit: u64,
+    /// Kiosk mode: only the desk's origins, sessions that idle out, results naming their session.
+    pub kiosk: Option<crate::kiosk::Kiosk>,
+    /// Kiosk mode: the audit log (refused origins are recorded by the server).
+    pub audit: Option<Arc<crate::audit::AuditLog>>,
+    /// The NFC readers' monitors, stopped with the bridge.
+    pub(crate) nfc: Arc<nfc::NfcReaders>,
 }
 
 /// Why the bridge could not start.
@@ -118,15 +126,21 @@ impl std::fmt::Debug for Bridge {
 
 impl Bridge {
     /// Starts the reader monitor and the card worker for `config`, with `port` the port
-    /// actually bound and `prompt` the dialogs.
+    /// actually bound, `prompt` the dialogs and `kiosk` kiosk mode (`None`: the desktop agent).
     pub fn start(
         config: &Config,
         port: u16,
         prompt: Arc<dyn Prompt>,
         sites: Arc<SiteStore>,
+        kiosk: Option<crate::kiosk::Kiosk>,
+        audit: Option<Arc<crate::audit::AuditLog>>,
     ) -> Result<Bridge, StartError> {
         let readers = Readers::new();
+        if let Some(audit) = &audit {
+            readers.set_audit(Arc::clone(audit));
+        }
         readers.start_monitor(Duration::from_millis(500))?;
+        let nfc = nfc::NfcReaders::start(&readers, &eid_card::nfc::devices_from_env());
         let env = WorkerEnv {
             prompt,
             sites: Arc::clone(&sites),
@@ -136,6 +150,9 @@ impl Bridge {
             csca: None,
             citizen_card_anchors: None,
             denials: std::sync::Mutex::new(std::collections::HashMap::new()),
+            kiosk: kiosk.clone(),
+            audit: audit.clone(),
+            nfc: Arc::clone(&nfc),
         };
         let wait_limit = config
             .queue_timeout
@@ -151,13 +168,21 @@ impl Bridge {
                 queue,
                 pin_limit: policy::PinRateLimit::new(config.pin_rate_burst, config.pin_rate_period),
                 body_limit: config.body_limit,
+                kiosk,
+                audit,
+                nfc,
             }),
         })
     }
 
-    /// Stops the reader monitor and the card worker (after the current job).
+    /// Stops the reader monitor and the card worker (after the current job, which is
+    /// cancelled: every session ends with `agent-stopping`).
     pub fn stop(&self) {
         self.shared.queue.close();
+        self.shared
+            .readers
+            .end_all(readers::EndReason::AgentStopping);
         self.shared.readers.stop();
+        self.shared.nfc.stop();
     }
 }

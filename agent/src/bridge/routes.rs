@@ -20,6 +20,7 @@ use zeroize::Zeroizing;
 use super::Shared;
 use super::error::ApiError;
 use super::policy::Caller;
+use super::readers::Target;
 use super::worker::Operation;
 use crate::consent::{Decision, decide};
 
@@ -117,7 +118,7 @@ fn operation<T, P>(
 + 'static
 + use<T, P>
 where
-    T: DeserializeOwned + Send + 'static,
+    T: DeserializeOwned + Targeted + Send + 'static,
     P: Filter<Extract = (), Error = Rejection> + Clone + Send + Sync + 'static,
 {
     let with_shared = {
@@ -136,8 +137,9 @@ where
                   content_type: Option<String>,
                   body: Bytes| async move {
                 let request: T = parse(content_type, &body)?;
+                let target = request.target().map_err(refuse)?;
                 let operation = to_operation(request).map_err(refuse)?;
-                card_operation(&shared, &caller, operation).await
+                card_operation(&shared, &caller, operation, &target).await
             },
         )
 }
@@ -275,6 +277,7 @@ async fn card_operation(
     shared: &Shared,
     caller: &Caller,
     operation: Operation,
+    target: &Target,
 ) -> Result<warp::reply::Response, Rejection> {
     let origin = caller.origin().map_err(refuse)?;
     if operation.rate_limited() {
@@ -283,11 +286,18 @@ async fn card_operation(
             .take(origin, std::time::Instant::now())
             .map_err(refuse)?;
     }
-    let value = shared.queue.run(origin, operation).await.map_err(refuse)?;
+    let value = shared
+        .queue
+        .run(origin, operation, target)
+        .await
+        .map_err(refuse)?;
     Ok(warp::reply::json(&value).into_response())
 }
 
 fn allowed(shared: &Shared, origin: &str) -> bool {
+    if let Some(kiosk) = &shared.kiosk {
+        return kiosk.serves(origin);
+    }
     crate::config::parse_origin(origin)
         .map(|o| {
             matches!(
@@ -307,13 +317,26 @@ fn status_value(shared: &Shared, caller: &Caller) -> serde_json::Value {
         // A local program could ask pcscd itself.
         Caller::Local => (false, true),
     };
-    let readers = show.then(|| shared.readers.snapshot());
+    let readers = show.then(|| {
+        let mut readers = shared.readers.snapshot();
+        // Session ids are for the pages that use them; a local program has no use for them.
+        if matches!(caller, Caller::Local) {
+            for r in &mut readers {
+                r.session = None;
+            }
+        }
+        readers
+    });
+    let kiosk = shared.kiosk.as_ref().filter(|_| show).map(
+        |k| serde_json::json!({ "desk": k.desk, "idleTimeoutSecs": k.idle_timeout.as_secs() }),
+    );
     serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "api": "v1",
         "origin": { "allowed": allowed },
         "smartCardService": show.then(|| shared.readers.service_up()),
         "readers": readers,
+        "kiosk": kiosk,
     })
 }
 
@@ -380,13 +403,68 @@ enum CertificateType {
 pub struct CertificateRequest {
     #[serde(rename = "type")]
     kind: CertificateType,
+    #[serde(default)]
+    reader: Option<String>,
+    #[serde(default)]
+    session: Option<String>,
 }
+
+/// The card a request names (`reader`, `session`: every card operation accepts both).
+pub trait Targeted {
+    /// The fields as given.
+    fn fields(&self) -> (Option<&str>, Option<&str>);
+
+    /// The fields, checked: a reader name of sane length, a session id of 32 hex digits.
+    fn target(&self) -> Result<Target, ApiError> {
+        let (reader, session) = self.fields();
+        if let Some(r) = reader
+            && (r.is_empty() || r.len() > 256 || r.chars().any(char::is_control))
+        {
+            return Err(ApiError::bad_request(
+                "reader: give the exact name from /v1/status",
+            ));
+        }
+        if let Some(s) = session
+            && (s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(ApiError::bad_request(
+                "session: give the id from /v1/status or the card-inserted event",
+            ));
+        }
+        Ok(Target {
+            reader: reader.map(str::to_owned),
+            session: session.map(str::to_ascii_lowercase),
+        })
+    }
+}
+
+macro_rules! targeted {
+    ($($t:ty),*) => {$(
+        impl Targeted for $t {
+            fn fields(&self) -> (Option<&str>, Option<&str>) {
+                (self.reader.as_deref(), self.session.as_deref())
+            }
+        }
+    )*};
+}
+
+targeted!(
+    CertificateRequest,
+    AuthenticateRequest,
+    SignRequest,
+    IdentityRequest,
+    EmrtdRequest
+);
 
 /// `POST /v1/authenticate`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AuthenticateRequest {
     challenge_nonce: String,
+    #[serde(default)]
+    reader: Option<String>,
+    #[serde(default)]
+    session: Option<String>,
 }
 
 /// `POST /v1/sign`.
@@ -396,6 +474,10 @@ pub struct SignRequest {
     certificate: String,
     hash: String,
     hash_function: String,
+    #[serde(default)]
+    reader: Option<String>,
+    #[serde(default)]
+    session: Option<String>,
 }
 
 /// `POST /v1/identity`.
@@ -408,6 +490,10 @@ pub struct IdentityRequest {
     photo: bool,
     #[serde(default)]
     address: bool,
+    #[serde(default)]
+    reader: Option<String>,
+    #[serde(default)]
+    session: Option<String>,
 }
 
 /// `POST /v1/emrtd/read`. The CAN and MRZ data are printed on the document (not secrets like a
@@ -422,6 +508,10 @@ pub struct EmrtdRequest {
     #[serde(default)]
     data_groups: Option<Vec<u8>>,
     challenge_nonce: String,
+    #[serde(default)]
+    reader: Option<String>,
+    #[serde(default)]
+    session: Option<String>,
 }
 
 impl std::fmt::Debug for EmrtdRequest {
@@ -430,6 +520,7 @@ impl std::fmt::Debug for EmrtdRequest {
             .field("can", &self.can.as_ref().map(|_| "***"))
             .field("mrz", &self.mrz.as_ref().map(|_| "***"))
             .field("data_groups", &self.data_groups)
+            .field("reader", &self.reader)
             .finish()
     }
 }

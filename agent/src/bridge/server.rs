@@ -220,6 +220,29 @@ fn admit(shared: &Shared, request: &Request<Incoming>) -> Result<Caller, ApiErro
     let authority = request.uri().authority().map(|a| a.as_str());
     check_host(request.headers(), authority, shared.port)?;
     let caller = check_origin(request.headers(), shared.dev_mode)?;
+    if let (Caller::Page(origin), Some(kiosk)) = (&caller, &shared.kiosk)
+        && !kiosk.serves(origin)
+    {
+        // Kiosk: only the desk's pages, whatever a dialog or a remembered choice would say.
+        tracing::info!(origin = %origin, "origin refused (not a desk page)");
+        if let Some(audit) = &shared.audit {
+            let event = crate::audit::AuditEvent {
+                origin: Some(origin),
+                reader: None,
+                session: None,
+                operation: "origin-refused",
+                result: "origin-not-allowed",
+                document: None,
+            };
+            if let Err(e) = audit.record(event) {
+                tracing::error!(code = e.code(), error = %e, "audit log not written");
+            }
+        }
+        return Err(ApiError::new(
+            "origin-not-allowed",
+            format!("{origin} is not one of this desk's pages"),
+        ));
+    }
     if let Caller::Page(origin) = &caller {
         let parsed = crate::config::parse_origin(origin)
             .map_err(|e| ApiError::new("origin-invalid", e.to_string()))?;

@@ -7,16 +7,24 @@
 //! Order inside a job: find the card, ask consent (with the holder's name), ask the PIN (with
 //! the tries left), then verify and use the key inside one PC/SC transaction, and finally reset
 //! the card so that no PIN stays verified for the next caller.
+//!
+//! Sessions (`super::readers`): a job is bound to the session of the card it will use when it
+//! is queued (always in kiosk mode; when the request names a reader or session otherwise), or
+//! adopts the session of the reader it picks. Its [`Cancel`] is registered with that session,
+//! so pulling the card cancels it, queued or running (dialogs close); a job whose session ended
+//! answers the session's end, never data, even if the card answered before the end was seen.
+//! In kiosk mode the worker also ends idle sessions (and resets those cards) between jobs, and
+//! only the desk's origins pass `consent`, without a dialog and without remembering anything.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use eid_card::emrtd::{self, AccessKey, ReadOptions};
-use eid_card::pcsc_transport::{PcscContext, PcscTransport};
+use eid_card::pcsc_transport::PcscContext;
 use eid_card::pteid::{CertKind, HashAlg, Pin, PinRef, PteidCard};
 use eid_card::{Error, Transport};
 use eid_protocols::pa::CscaStore;
@@ -25,7 +33,7 @@ use serde_json::{Value, json};
 use tokio::sync::{oneshot, watch};
 
 use super::error::ApiError;
-use super::readers::Readers;
+use super::readers::{Binding, Readers, Registration, Target};
 use crate::config::{AdminPolicy, parse_origin};
 use crate::consent::{Decision, SiteStore, decide};
 use crate::prompt::{CanRequest, Cancel, Consent, ConsentRequest, PinRequest, Prompt, PromptError};
@@ -97,6 +105,25 @@ impl Operation {
     pub fn needs_pin(&self) -> bool {
         self.pin().is_some()
     }
+
+    /// The card kinds (`eid_card::detect` ids) it is for, best first.
+    pub fn card_kinds(&self) -> &'static [&'static str] {
+        match self {
+            Operation::Emrtd { .. } => &["emrtd", "pteid-cc2-contactless"],
+            _ => &["pteid-cc1", "pteid-cc2"],
+        }
+    }
+
+    /// Its name in the audit log.
+    pub fn audit_name(&self) -> &'static str {
+        match self {
+            Operation::Certificate(_) => "certificate",
+            Operation::Authenticate { .. } => "authenticate",
+            Operation::Sign { .. } => "sign",
+            Operation::Identity { .. } => "identity",
+            Operation::Emrtd { .. } => "emrtd-read",
+        }
+    }
 }
 
 struct Job {
@@ -105,6 +132,11 @@ struct Job {
     cancel: Cancel,
     queued: Instant,
     reply: oneshot::Sender<Result<Value, ApiError>>,
+    /// The session the job is bound to, or why it could not be bound (answered after consent,
+    /// so a site not yet allowed learns nothing of the readers).
+    binding: Result<Option<Binding>, ApiError>,
+    /// Keeps the job's `cancel` registered with its session while the job lives.
+    _registration: Option<Registration>,
 }
 
 /// What the worker thread needs.
@@ -121,6 +153,13 @@ pub struct WorkerEnv {
     pub citizen_card_anchors: Option<CscaStore>,
     /// Sites the user denied lately (see [`DENIAL_HOLDS`]).
     pub denials: Mutex<HashMap<String, Instant>>,
+    /// Kiosk mode (`crate::kiosk`): desk origins only, no consent, sessions that idle out.
+    pub kiosk: Option<crate::kiosk::Kiosk>,
+    /// Kiosk mode: every operation's outcome goes here before its answer leaves.
+    pub audit: Option<Arc<crate::audit::AuditLog>>,
+    /// The NFC readers the bridge opened (`super::nfc`); the worker reaches them through
+    /// `super::connect`.
+    pub(crate) nfc: Arc<super::nfc::NfcReaders>,
 }
 
 /// What the card worker is doing, for whoever shows it (the tray icon): nothing, a card
@@ -131,7 +170,20 @@ pub struct Activity {
     pub running: bool,
     /// A consent, PIN or CAN dialog is open and waits for the user.
     pub dialog: bool,
+    /// The code of the last failure that was the agent's or the machine's (not the citizen's
+    /// or the page's), until an operation succeeds: the kiosk tray shows it in words.
+    pub last_error: Option<&'static str>,
 }
+
+/// The failures that are the agent's or the machine's to fix (see [`Activity::last_error`]).
+const AGENT_PROBLEMS: &[&str] = &[
+    "pcscd-not-running",
+    "no-reader",
+    "reader-removed",
+    "prompt-unavailable",
+    "card-busy",
+    "internal",
+];
 
 /// The worker's prompt, wrapped so that [`Activity::dialog`] is true while a dialog is open.
 /// The dialogs themselves are unchanged: this only observes them.
@@ -191,6 +243,10 @@ pub struct CardQueue {
     per_origin: Arc<Mutex<HashMap<String, usize>>>,
     /// What the worker is doing (see [`CardQueue::activity`]).
     activity: watch::Receiver<Activity>,
+    /// The reader table, for binding jobs to sessions.
+    readers: Arc<Readers>,
+    /// Kiosk mode: every job is bound when queued.
+    kiosk: bool,
 }
 
 /// Requests one origin may have waiting or running at once.
@@ -239,6 +295,8 @@ impl CardQueue {
             inner: Arc::clone(&env.prompt),
             activity: Arc::clone(&activity),
         });
+        let readers = Arc::clone(&env.readers);
+        let kiosk = env.kiosk.is_some();
         std::thread::Builder::new()
             .name("card-worker".into())
             .spawn(move || worker(env, receiver, &activity))?;
@@ -247,6 +305,8 @@ impl CardQueue {
             wait_limit,
             per_origin: Arc::new(Mutex::new(HashMap::new())),
             activity: activity_receiver,
+            readers,
+            kiosk,
         })
     }
 
@@ -263,9 +323,15 @@ impl CardQueue {
         }
     }
 
-    /// Queues `operation` for `origin` and waits for its outcome. Dropping the returned future
-    /// (the client disconnected) cancels the job: skipped if not started, dialogs closed if open.
-    pub async fn run(&self, origin: &str, operation: Operation) -> Result<Value, ApiError> {
+    /// Queues `operation` for `origin` on the card `target` names (see [`Readers::bind`]) and
+    /// waits for its outcome. Dropping the returned future (the client disconnected) cancels the
+    /// job: skipped if not started, dialogs closed if open.
+    pub async fn run(
+        &self,
+        origin: &str,
+        operation: Operation,
+        target: &Target,
+    ) -> Result<Value, ApiError> {
         let _slot = {
             let mut counts = self
                 .per_origin
@@ -287,12 +353,25 @@ impl CardQueue {
         let cancel = Cancel::default();
         let guard = CancelOnDrop(cancel.clone());
         let (reply, answer) = oneshot::channel();
+        let binding = self.readers.bind(
+            target,
+            operation.card_kinds(),
+            operation.needs_pin(),
+            self.kiosk,
+        );
+        let registration = match &binding {
+            // Ended between binding and registering: answered by the worker.
+            Ok(Some(b)) => self.readers.register(&b.session, &cancel).ok(),
+            _ => None,
+        };
         let job = Job {
             origin: origin.to_owned(),
             operation,
             cancel,
             queued: Instant::now(),
             reply,
+            binding,
+            _registration: registration,
         };
         {
             let sender = self
@@ -322,10 +401,37 @@ impl CardQueue {
     }
 }
 
+/// How often, in kiosk mode, the worker looks for sessions past the idle timeout while no job
+/// comes (the timeout is whole seconds: a session ends at most this much late).
+const IDLE_TICK: Duration = Duration::from_millis(250);
+
 fn worker(env: WorkerEnv, jobs: Receiver<Job>, activity: &watch::Sender<Activity>) {
     let mut context: Option<PcscContext> = None;
-    while let Ok(job) = jobs.recv() {
+    loop {
+        let job = match &env.kiosk {
+            Some(kiosk) => {
+                for reader in env.readers.expire_idle(kiosk.idle_timeout) {
+                    reset_card(&env, &mut context, &reader);
+                }
+                match jobs.recv_timeout(IDLE_TICK) {
+                    Ok(job) => job,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            None => match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            },
+        };
         if job.cancel.is_cancelled() {
+            // Cancelled by its session's end: the page still waits for the answer.
+            if let Ok(Some(binding)) = &job.binding
+                && let Err(e) = env.readers.check(&binding.session)
+            {
+                let _ = job.reply.send(Err(e));
+                continue;
+            }
             tracing::info!(origin = %job.origin, "request gone before its turn; skipped");
             continue;
         }
@@ -338,8 +444,40 @@ fn worker(env: WorkerEnv, jobs: Receiver<Job>, activity: &watch::Sender<Activity
         }
         let started = Instant::now();
         activity.send_modify(|a| a.running = true);
-        let result = execute(&env, &mut context, &job);
+        let mut used: Option<Used> = None;
+        let mut result = execute(&env, &mut context, &job, &mut used);
         activity.send_modify(|a| a.running = false);
+        // The session the job used must still be live when the answer leaves: a card pulled
+        // during (or right after) the operation yields its end, never its data.
+        if let Some(Used { session, .. }) = &used {
+            env.readers.used(session);
+            if let Err(e) = env.readers.check(session) {
+                result = Err(e);
+            }
+        }
+        if let Some(audit) = &env.audit
+            && let Err(e) = record(audit, &job, used.as_ref(), &result)
+        {
+            // An operation the desk cannot account for is not answered with data.
+            tracing::error!(code = e.code(), error = %e, "audit log not written");
+            result = Err(ApiError::internal(format!(
+                "the audit log cannot be written ({}); {}",
+                e.code(),
+                e.remedy()
+            )));
+        }
+        if env.kiosk.is_some()
+            && let (Ok(Value::Object(map)), Some(used)) = (&mut result, &used)
+        {
+            map.insert("session".into(), Value::String(used.session.clone()));
+        }
+        match &result {
+            Ok(_) => activity.send_modify(|a| a.last_error = None),
+            Err(e) if AGENT_PROBLEMS.contains(&e.code) => {
+                activity.send_modify(|a| a.last_error = Some(e.code));
+            }
+            Err(_) => {}
+        }
         match &result {
             Ok(_) => {
                 tracing::info!(origin = %job.origin, operation = job.operation.describe(), ms = started.elapsed().as_millis() as u64, "card operation done")
@@ -354,6 +492,65 @@ fn worker(env: WorkerEnv, jobs: Receiver<Job>, activity: &watch::Sender<Activity
             context = None;
         }
         let _ = job.reply.send(result);
+    }
+}
+
+/// The session and reader a job used.
+struct Used {
+    session: String,
+    reader: String,
+}
+
+/// The job's line in the audit log: its origin, reader, session, outcome and (on success) the
+/// document it was about, which the log only keeps as a keyed hash.
+fn record(
+    audit: &crate::audit::AuditLog,
+    job: &Job,
+    used: Option<&Used>,
+    result: &Result<Value, ApiError>,
+) -> Result<(), crate::audit::AuditError> {
+    let operation = job.operation.audit_name();
+    let document = match (&job.operation, result) {
+        (Operation::Sign { certificate, .. }, Ok(_)) => {
+            crate::audit::document_of_certificate(certificate)
+        }
+        (_, Ok(value)) => crate::audit::document_of(operation, value),
+        _ => None,
+    };
+    let bound = job.binding.as_ref().ok().and_then(Option::as_ref);
+    audit.record(crate::audit::AuditEvent {
+        origin: Some(&job.origin),
+        reader: used
+            .map(|u| u.reader.as_str())
+            .or(bound.map(|b| b.reader.as_str())),
+        session: used
+            .map(|u| u.session.as_str())
+            .or(bound.map(|b| b.session.as_str())),
+        operation,
+        result: match result {
+            Ok(_) => "ok",
+            Err(e) => e.code,
+        },
+        document: document
+            .as_ref()
+            .map(|(kind, number)| crate::audit::Document { kind, number }),
+    })
+}
+
+/// Resets the card in `reader` (its session ended while it stayed in): no PIN stays verified,
+/// no application stays selected. Best effort: a card that went meanwhile needs no reset.
+fn reset_card(env: &WorkerEnv, context: &mut Option<PcscContext>, reader: &str) {
+    let Ok(context) = pcsc(context) else {
+        return;
+    };
+    match super::connect::connect(context, &env.nfc, reader) {
+        Ok(mut transport) => {
+            if let Err(e) = transport.reconnect(true) {
+                tracing::warn!(reader, error = %e, "could not reset the card after its session");
+            }
+            let _ = transport.disconnect();
+        }
+        Err(e) => tracing::debug!(reader, error = %e, "no card to reset"),
     }
 }
 
@@ -379,7 +576,7 @@ fn readers_with_cards(
     context: &PcscContext,
     ids: &[&str],
 ) -> Result<Vec<String>, ApiError> {
-    let present = context.readers()?;
+    let present = super::connect::readers(context, &env.nfc)?;
     if present.is_empty() {
         return Err(Error::NoReader.into());
     }
@@ -397,10 +594,77 @@ fn readers_with_cards(
     Ok(order)
 }
 
+/// The readers the job may use: its bound one, or every reader holding a card (those with a
+/// card of `ids` first, keypad readers first for PIN operations).
+fn readers_for(
+    env: &WorkerEnv,
+    context: &PcscContext,
+    job: &Job,
+    ids: &[&str],
+) -> Result<Vec<String>, ApiError> {
+    match &job.binding {
+        Ok(Some(binding)) => {
+            env.readers.check(&binding.session)?;
+            Ok(vec![binding.reader.clone()])
+        }
+        Ok(None) => {
+            let mut order = readers_with_cards(env, context, ids)?;
+            // A PIN goes to a keypad when one of the readers has it (stable: otherwise the
+            // order stays the card kind's).
+            if job.operation.needs_pin() {
+                let pinpads: Vec<String> = env
+                    .readers
+                    .snapshot()
+                    .into_iter()
+                    .filter(|r| r.pinpad)
+                    .map(|r| r.name)
+                    .collect();
+                order.sort_by_key(|name| !pinpads.contains(name));
+            }
+            Ok(order)
+        }
+        Err(e) => Err(e.clone()),
+    }
+}
+
+/// The session a job uses on `reader`: its binding's, checked live; else the reader's current
+/// session, adopted (so its removal cancels the job). `used` records it for the answer.
+fn enter_session(
+    env: &WorkerEnv,
+    job: &Job,
+    reader: &str,
+    used: &mut Option<Used>,
+) -> Result<Option<Registration>, ApiError> {
+    match &job.binding {
+        Ok(Some(binding)) => {
+            env.readers.check(&binding.session)?;
+            *used = Some(Used {
+                session: binding.session.clone(),
+                reader: binding.reader.clone(),
+            });
+            Ok(None)
+        }
+        _ => match env.readers.adopt(reader, &job.cancel) {
+            Some((session, registration)) => {
+                *used = Some(Used {
+                    session,
+                    reader: reader.to_owned(),
+                });
+                Ok(Some(registration))
+            }
+            None => {
+                *used = None;
+                Ok(None)
+            }
+        },
+    }
+}
+
 fn execute(
     env: &WorkerEnv,
     context: &mut Option<PcscContext>,
     job: &Job,
+    used: &mut Option<Used>,
 ) -> Result<Value, ApiError> {
     // Consent first: a site the user has not allowed learns nothing of the readers and cards
     // (not even whether a card is present) before the user says yes.
@@ -414,18 +678,26 @@ fn execute(
             key,
             data_groups,
             nonce,
-        } => read_emrtd(env, context, job, key, data_groups, nonce),
+        } => read_emrtd(env, context, job, key, data_groups, nonce, used),
         _ => {
-            let readers = readers_with_cards(env, context, &["pteid-cc1", "pteid-cc2"])?;
+            let readers = readers_for(env, context, job, &["pteid-cc1", "pteid-cc2"])?;
             let mut last = ApiError::from(Error::UnsupportedCard { atr: String::new() });
             for reader in readers {
-                let mut transport = match context.connect(&reader) {
+                let mut transport = match super::connect::connect(context, &env.nfc, &reader) {
                     Ok(t) => t,
                     Err(e @ (Error::NoCard(_) | Error::CardRemoved)) => {
                         last = e.into();
                         continue;
                     }
                     Err(e) => return Err(e.into()),
+                };
+                // After connecting: a removal the monitor saw before the connection shows here.
+                let _registration = match enter_session(env, job, &reader, used) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = transport.disconnect();
+                        return Err(e);
+                    }
                 };
                 match citizen_card(env, &mut transport, job) {
                     Err(e) if e.code == "unsupported-card" => {
@@ -460,6 +732,18 @@ fn consent(env: &WorkerEnv, job: &Job) -> Result<(), ApiError> {
             format!("the user did not allow {} to use the card", job.origin),
         )
     };
+    // Kiosk: the desk's pages are pre-approved; nobody at the desk answers for any other site
+    // (the server refuses them before routing; this is the second lock).
+    if let Some(kiosk) = &env.kiosk {
+        return if kiosk.serves(&job.origin) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                "origin-not-allowed",
+                format!("{} is not one of this desk's pages", job.origin),
+            ))
+        };
+    }
     let origin =
         parse_origin(&job.origin).map_err(|e| ApiError::new("origin-invalid", e.to_string()))?;
     match decide(&env.policy, &env.sites, &origin) {
@@ -517,7 +801,7 @@ struct Asked {
 /// for 5 s); the transaction that follows checks it is still the same card.
 fn ask_before(
     env: &WorkerEnv,
-    transport: &mut PcscTransport,
+    transport: &mut super::connect::CardConnection,
     job: &Job,
 ) -> Result<Asked, ApiError> {
     let mut card = PteidCard::open(transport)?;
@@ -582,7 +866,7 @@ fn dialog(
 
 fn citizen_card(
     env: &WorkerEnv,
-    transport: &mut PcscTransport,
+    transport: &mut super::connect::CardConnection,
     job: &Job,
 ) -> Result<Value, ApiError> {
     // Only operations with a PIN dialog need the step before the transaction.
@@ -724,6 +1008,7 @@ fn read_emrtd(
     key: &Option<AccessKey>,
     data_groups: &[u8],
     nonce: &str,
+    used: &mut Option<Used>,
 ) -> Result<Value, ApiError> {
     let asked;
     let key = match key {
@@ -742,14 +1027,21 @@ fn read_emrtd(
         }
     };
     let challenge = webeid::emrtd_aa_challenge(&job.origin, nonce);
-    let readers = readers_with_cards(env, context, &["emrtd", "pteid-cc2-contactless"])?;
+    let readers = readers_for(env, context, job, &["emrtd", "pteid-cc2-contactless"])?;
     let mut last: Option<ApiError> = None;
     for reader in readers {
-        let mut transport = match context.connect(&reader) {
+        let mut transport = match super::connect::connect(context, &env.nfc, &reader) {
             Ok(t) => t,
             Err(e) => {
                 last = Some(e.into());
                 continue;
+            }
+        };
+        let _registration = match enter_session(env, job, &reader, used) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = transport.disconnect();
+                return Err(e);
             }
         };
         let options = ReadOptions {

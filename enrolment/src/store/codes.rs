@@ -102,6 +102,23 @@ fn normalise(code: &str) -> Zeroizing<String> {
 }
 
 impl Store {
+    /// Detaches every code of the session `token_hash` from it: the outstanding one can no
+    /// longer be confirmed, and the session's resend interval starts afresh. For the desk,
+    /// whose operator session serves one citizen after another: the next citizen must not
+    /// inherit the previous one's code or wait out its resend interval. The rows stay (under a
+    /// tombstone key) until they age out, so the per-contact hourly limit still counts them.
+    pub async fn detach_codes(&self, token_hash: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE codes SET token_hash = 'detached:' || id, \
+             state = CASE WHEN state = 'active' THEN 'replaced' ELSE state END \
+             WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Issues a new one-time code for (`token_hash`, `purpose`) addressed to `contact`, unless
     /// rate-limited: at most one per `resend_after_secs` per session and purpose, at most
     /// `max_per_contact_per_hour` per contact. The new code replaces any outstanding one for

@@ -1,1 +1,0 @@
-//! The kiosk's audit log (owned by the audit helper; stub).
