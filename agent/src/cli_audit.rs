@@ -98,13 +98,7 @@ pub fn main(args: AuditArgs) -> ExitCode {
 }
 
 fn cannot_run(code: &str, message: &str, remedy: &str, json: bool) -> ExitCode {
-    if json {
-        let value =
-            serde_json::json!({ "error": { "code": code, "message": message, "remedy": remedy } });
-        println!("{value}");
-    } else {
-        eprintln!("error: {message}\n  what to do: {remedy}\n  code: {code}");
-    }
+    crate::report::print_other(code, message, remedy, json);
     ExitCode::from(2)
 }
 

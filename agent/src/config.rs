@@ -21,7 +21,12 @@
 //! body_limit = 65536               # bytes of a request body
 //! pin_rate_burst = 3               # PIN operations an origin may start at once...
 //! pin_rate_period_secs = 60        # ...then one more per period
+//! nfc_devices = ["pn532_uart:/dev/ttyUSB0"]  # NFC readers libnfc cannot find by itself
 //! ```
+//! `nfc_devices` names libnfc devices by connection string (`driver:port[:speed]`): serial
+//! PN532 boards, which no scan finds. USB NFC readers are found without it; `EID_NFC_DEVICES`
+//! (`;`-separated) adds more for one run. Devices pcscd serves (`pcsc`, `acr122_pcsc`,
+//! `acr122_usb`) are refused here: those readers are used through PC/SC only.
 //!
 //! # The administrator's policy (`/etc/eid-agent/policy.toml`)
 //! ```toml
@@ -362,6 +367,9 @@ pub struct Config {
     pub pin_rate_period: Duration,
     /// The administrator's policy.
     pub policy: AdminPolicy,
+    /// libnfc connection strings of NFC readers no scan finds (serial boards), checked by
+    /// [`check_nfc_device`].
+    pub nfc_devices: Vec<String>,
     /// Things the user should know about the configuration (e.g. development mode refused by
     /// the policy); the agent logs them at start.
     pub warnings: Vec<String>,
@@ -387,6 +395,7 @@ impl Config {
             pin_rate_burst: 3,
             pin_rate_period: Duration::from_secs(60),
             policy: AdminPolicy::default(),
+            nfc_devices: Vec::new(),
             warnings: Vec::new(),
         }
     }
@@ -450,6 +459,7 @@ impl Config {
             body_limit: Option<u64>,
             pin_rate_burst: Option<u32>,
             pin_rate_period_secs: Option<u64>,
+            nfc_devices: Option<Vec<String>>,
         }
         let file: File = toml::from_str(text).map_err(|e| syntax(path, text, &e))?;
         let invalid = |key: &'static str, message: String| ConfigError::Invalid {
@@ -546,7 +556,24 @@ impl Config {
             }
             self.pin_rate_burst = burst;
         }
+        if let Some(devices) = file.nfc_devices {
+            let mut unique: Vec<String> = Vec::with_capacity(devices.len());
+            for device in devices {
+                check_nfc_device(&device)
+                    .map_err(|why| invalid("nfc_devices", format!("entry {device:?}: {why}")))?;
+                if !unique.contains(&device) {
+                    unique.push(device);
+                }
+            }
+            self.nfc_devices = unique;
+        }
         Ok(())
+    }
+
+    /// The NFC devices to open besides libnfc's scan: `nfc_devices`, then `EID_NFC_DEVICES`
+    /// (each once).
+    pub fn all_nfc_devices(&self) -> Vec<String> {
+        merge_nfc_devices(&self.nfc_devices, &eid_card::nfc::devices_from_env())
     }
 
     /// The directory of the local TLS material ([`eid_installer::tls::ensure`]).
@@ -558,6 +585,78 @@ impl Config {
     pub fn sites_file(&self) -> PathBuf {
         self.config_dir.join(crate::consent::SITES_FILE)
     }
+}
+
+/// The longest connection string accepted (libnfc's own buffer is 1024 bytes).
+const MAX_CONNSTRING: usize = 256;
+
+/// Checks that `connstring` is a plausible libnfc connection string, `driver:port[:speed]`: a
+/// driver name (lowercase letters, digits, `_`), then a port of printable characters without
+/// spaces or `;` (the separator of `EID_NFC_DEVICES`). Serial drivers (`*_uart`) need an
+/// absolute device path and, if given, a numeric speed. Drivers of devices pcscd serves are
+/// refused (PC/SC wins). The error says what is wrong, in words.
+pub fn check_nfc_device(connstring: &str) -> Result<(), String> {
+    if connstring.len() > MAX_CONNSTRING {
+        return Err(format!("longer than {MAX_CONNSTRING} characters"));
+    }
+    let Some((driver, port)) = connstring.split_once(':') else {
+        return Err("not driver:port (e.g. pn532_uart:/dev/ttyUSB0)".to_owned());
+    };
+    if driver.is_empty()
+        || !driver
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(format!("{driver:?} is not a libnfc driver name"));
+    }
+    if port.is_empty() {
+        return Err("the port after the driver is missing".to_owned());
+    }
+    if !port.bytes().all(|b| b.is_ascii_graphic() && b != b';') {
+        return Err("the port has spaces, `;` or characters that are not printable".to_owned());
+    }
+    if eid_card::nfc::is_pcsc_owned(connstring) {
+        return Err(format!(
+            "{driver} devices are served by pcscd and used through PC/SC, not libnfc"
+        ));
+    }
+    if driver.ends_with("_uart") {
+        let mut parts = port.splitn(2, ':');
+        let path = parts.next().unwrap_or_default();
+        if !path.starts_with('/') {
+            return Err(format!("{path:?} is not an absolute serial device path"));
+        }
+        if let Some(speed) = parts.next()
+            && (speed.is_empty() || !speed.bytes().all(|b| b.is_ascii_digit()) || speed.len() > 7)
+        {
+            return Err(format!("{speed:?} is not a serial speed in baud"));
+        }
+    }
+    Ok(())
+}
+
+/// `first` then the entries of `second` not in it.
+fn merge_nfc_devices(first: &[String], second: &[String]) -> Vec<String> {
+    let mut all = first.to_vec();
+    for device in second {
+        if !all.contains(device) {
+            all.push(device.clone());
+        }
+    }
+    all
+}
+
+/// The NFC devices for commands that do not load the whole configuration (`eid-agent
+/// readers`): `nfc_devices` of the `agent.toml` in `config_dir` (resolved as
+/// [`config_dir`] does), then `EID_NFC_DEVICES`. A missing `agent.toml` is no devices.
+pub fn nfc_devices(config_dir_flag: Option<&Path>) -> Result<Vec<String>, ConfigError> {
+    let dir = config_dir(config_dir_flag)?;
+    let file = dir.join(CONFIG_FILE);
+    let mut config = Config::defaults(dir);
+    if let Some(text) = read_optional(&file)? {
+        config.apply_file(&text, &file)?;
+    }
+    Ok(config.all_nfc_devices())
 }
 
 /// The configuration directory: `flag`, else `$EID_AGENT_CONFIG_DIR`, else
@@ -609,5 +708,72 @@ fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
             path: path.to_path_buf(),
             source,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    fn apply(text: &str) -> Result<Config, ConfigError> {
+        let mut config = Config::defaults(PathBuf::from("/nowhere"));
+        config
+            .apply_file(text, Path::new("agent.toml"))
+            .map(|()| config)
+    }
+
+    #[test]
+    fn nfc_devices_are_read_and_deduplicated() {
+        let config = apply(
+            "nfc_devices = [\"pn532_uart:/dev/ttyUSB0\", \"pn532_uart:/dev/ttyS1:115200\", \
+             \"pn53x_usb:001:004\", \"pn532_uart:/dev/ttyUSB0\"]",
+        )
+        .unwrap();
+        assert_eq!(
+            config.nfc_devices,
+            [
+                "pn532_uart:/dev/ttyUSB0",
+                "pn532_uart:/dev/ttyS1:115200",
+                "pn53x_usb:001:004"
+            ]
+        );
+        assert!(apply("").unwrap().nfc_devices.is_empty());
+    }
+
+    #[test]
+    fn implausible_nfc_devices_are_refused_naming_the_entry() {
+        for bad in [
+            "/dev/ttyUSB0",
+            "pn532_uart:",
+            ":/dev/ttyUSB0",
+            "PN532_UART:/dev/ttyUSB0",
+            "pn532_uart:dev/ttyUSB0",
+            "pn532_uart:/dev/ttyUSB0:fast",
+            "pn532_uart:/dev/ttyUSB0;pn532_uart:/dev/ttyUSB1",
+            "pn532_uart:/dev/tty USB0",
+            "acr122_usb:001:004",
+            "pcsc:ACS ACR122U",
+        ] {
+            let err = apply(&format!("nfc_devices = [{bad:?}]")).unwrap_err();
+            assert_eq!(err.code(), "config-invalid", "{bad}");
+            let text = err.to_string();
+            assert!(text.contains("nfc_devices"), "{text}");
+            assert!(text.contains(&format!("{bad:?}")), "{text}");
+        }
+        let long = format!("pn532_uart:/dev/{}", "x".repeat(300));
+        assert!(apply(&format!("nfc_devices = [{long:?}]")).is_err());
+        // Strictness kept: a misspelt key is still an error naming it.
+        let err = apply("nfc_device = [\"pn532_uart:/dev/ttyUSB0\"]").unwrap_err();
+        assert!(err.to_string().contains("nfc_device"), "{err}");
+    }
+
+    #[test]
+    fn configured_devices_come_before_the_environments() {
+        let merged = merge_nfc_devices(
+            &["a:1".to_owned(), "b:2".to_owned()],
+            &["b:2".to_owned(), "c:3".to_owned()],
+        );
+        assert_eq!(merged, ["a:1", "b:2", "c:3"]);
     }
 }

@@ -27,6 +27,10 @@ enum Command {
         /// One JSON document on stdout.
         #[arg(long)]
         json: bool,
+        /// The configuration directory whose agent.toml names NFC devices (`nfc_devices`).
+        /// Default: $EID_AGENT_CONFIG_DIR, else ~/.config/eid-agent.
+        #[arg(long, value_name = "DIR")]
+        config_dir: Option<std::path::PathBuf>,
     },
     /// Print reader and card events as they happen (the current state first).
     Monitor {
@@ -65,7 +69,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     eid_agent::logging::init(matches!(cli.command, Command::Run(_)));
     let (result, json) = match cli.command {
-        Command::Readers { json } => (readers(json), json),
+        Command::Readers { json, config_dir } => (readers(json, config_dir.as_deref()), json),
         Command::Monitor { json } => (watch(json, false), json),
         Command::Run(args) => {
             let json = args.json;
@@ -73,7 +77,7 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     let remedy = e.remedy().unwrap_or_else(|| run_remedy(e.code()));
-                    report_other(e.code(), &e.to_string(), remedy, json);
+                    eid_agent::report::print_other(e.code(), &e.to_string(), remedy, json);
                     ExitCode::from(2)
                 }
             };
@@ -131,17 +135,54 @@ fn man_pages(out: &std::path::Path) -> ExitCode {
     }
 }
 
-fn readers(json: bool) -> Result<(), eid_card::Error> {
-    let context = PcscContext::establish()?;
+/// `eid-agent readers`: PC/SC readers, then NFC readers (agent.toml `nfc_devices`, then
+/// `EID_NFC_DEVICES`, then libnfc's scan). NFC needs no pcscd: without it the NFC readers are
+/// still listed and pcscd's problem is said once, as a note; only when there is no reader at
+/// all is it the command's error (exit 2), as before.
+fn readers(json: bool, config_dir: Option<&std::path::Path>) -> Result<(), eid_card::Error> {
     let detector = Detector::with_known_cards();
-    let mut reports = eid_agent::readers::list(&context, &detector)?;
+    let mut notes: Vec<ErrorReport> = Vec::new();
+    let (mut reports, pcsc_error) =
+        match PcscContext::establish().and_then(|c| eid_agent::readers::list(&c, &detector)) {
+            Ok(reports) => (reports, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+    let devices = match eid_agent::config::nfc_devices(config_dir) {
+        Ok(devices) => devices,
+        Err(e) => {
+            // The listing still helps; `eid-agent doctor` and `run` insist on a valid file.
+            if !json {
+                eprintln!(
+                    "note: agent.toml not used: {e}\n  what to do: {}",
+                    e.remedy()
+                );
+            }
+            eid_card::nfc::devices_from_env()
+        }
+    };
     // NFC readers after the PC/SC ones; libnfc trouble does not hide the PC/SC readers.
-    match eid_agent::readers::list_nfc(&detector, &eid_card::nfc::devices_from_env()) {
+    match eid_agent::readers::list_nfc(&detector, &devices) {
         Ok(nfc) => reports.extend(nfc),
         Err(e) => tracing::warn!(error = %e, "NFC readers not listed"),
     }
+    if let Some(e) = pcsc_error {
+        if reports.is_empty() {
+            return Err(e);
+        }
+        let note = ErrorReport::new(&e);
+        if !json {
+            eprintln!(
+                "note: PC/SC readers not listed: {}\n  what to do: {}\n  code: {}",
+                note.message, note.remedy, note.code
+            );
+        }
+        notes.push(note);
+    }
     if json {
-        println!("{}", serde_json::json!({ "readers": reports }));
+        println!(
+            "{}",
+            serde_json::json!({ "readers": reports, "notes": notes })
+        );
     } else {
         eid_agent::readers::print_text(&reports);
     }
@@ -156,17 +197,6 @@ fn run_remedy(code: &str) -> &'static str {
             "Delete the agent's tls folder to have it re-created, or run eid-agent install."
         }
         _ => "See the message; run with EID_LOG=debug for details.",
-    }
-}
-
-/// Prints an error that is not a card error, in the same shape as card errors.
-fn report_other(code: &str, message: &str, remedy: &str, json: bool) {
-    if json {
-        let value =
-            serde_json::json!({ "error": { "code": code, "message": message, "remedy": remedy } });
-        println!("{value}");
-    } else {
-        eprintln!("error: {message}\n  what to do: {remedy}\n  code: {code}");
     }
 }
 

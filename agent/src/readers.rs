@@ -1,6 +1,7 @@
 //! The reader list with what is in each reader: PC/SC readers, then NFC readers (libnfc's USB
-//! scan plus the serial devices named in `EID_NFC_DEVICES`). A device pcscd serves is only ever
-//! listed as a PC/SC reader (see `eid_card::nfc`).
+//! scan plus the serial devices named in agent.toml `nfc_devices` and `EID_NFC_DEVICES`). A
+//! device pcscd serves is only ever listed as a PC/SC reader (see `eid_card::nfc`). The two
+//! lists are independent: NFC readers are listed when pcscd is not running.
 
 use eid_card::detect::{Detected, Detector};
 use eid_card::nfc::{NfcContext, NfcReader};

@@ -43,3 +43,15 @@ impl ErrorReport {
         }
     }
 }
+
+/// Prints an error that is not a card error, in the same shape as [`ErrorReport::print`]:
+/// stderr in words, or one JSON object on stdout.
+pub fn print_other(code: &str, message: &str, remedy: &str, json: bool) {
+    if json {
+        let value =
+            serde_json::json!({ "error": { "code": code, "message": message, "remedy": remedy } });
+        println!("{value}");
+    } else {
+        eprintln!("error: {message}\n  what to do: {remedy}\n  code: {code}");
+    }
+}

@@ -698,3 +698,63 @@ impl Shots {
         path
     }
 }
+
+/// Driving the enrolment pages in Chromium: the steps of `web/enrolment/` (`section[data-step]`,
+/// `main[aria-busy]`, `#error`), shared by the citizen, desk and kiosk tests. Each test file
+/// passes its own `state` (what it prints of the page when a wait fails).
+pub mod pages {
+    use std::time::Duration;
+
+    use serde_json::Value;
+
+    use super::Stack;
+    use crate::cdp::{Page, js_string};
+
+    /// Waits until the page is idle on `step`; fails at once when it shows an error instead,
+    /// printing `state(page)` and the stack's diagnostics.
+    pub fn wait_step(
+        page: &mut Page,
+        stack: &Stack,
+        step: &str,
+        limit: Duration,
+        state: fn(&mut Page) -> Value,
+    ) {
+        let predicate = format!(
+            "(() => {{ const m = document.querySelector('main');
+            if (!m || m.getAttribute('aria-busy') !== 'false') return null;
+            const e = document.getElementById('error');
+            if (e && !e.hidden) return 'error';
+            return document.querySelector('section[data-step]:not([hidden])')?.dataset.step === {s} ? 'ok' : null; }})()",
+            s = js_string(step)
+        );
+        match page.wait_for(&predicate, limit) {
+            Ok(v) if v == "ok" => {}
+            Ok(_) => panic!(
+                "waiting for step {step}, the page shows an error: {}\n{}",
+                state(page),
+                stack.diagnostics()
+            ),
+            Err(e) => panic!(
+                "step {step} never came: {}\n{e}\n{}",
+                state(page),
+                stack.diagnostics()
+            ),
+        }
+    }
+
+    /// The text of `selector`, which must exist.
+    pub fn text(page: &mut Page, selector: &str) -> String {
+        page.text(selector)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("no {selector}"))
+    }
+
+    pub fn do_click(page: &mut Page, selector: &str) {
+        page.click(selector).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    pub fn type_in(page: &mut Page, selector: &str, value: &str) {
+        page.type_into(selector, value)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+}

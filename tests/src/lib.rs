@@ -506,6 +506,9 @@ pub mod agent {
         pub policy_toml: String,
         /// `--kiosk` on the command line without writing a `[kiosk]` table (refusal tests).
         pub kiosk_flag: bool,
+        /// Extra environment of the agent process (e.g. `EID_NFC_DEVICES`, or
+        /// `PCSCLITE_CSOCK_NAME` pointing at a missing socket: a machine without pcscd).
+        pub env: Vec<(String, String)>,
     }
 
     /// The `[kiosk]` table the harness writes. The audit log goes to `<agent.dir>/audit`, its
@@ -617,6 +620,7 @@ pub mod agent {
             if options.dev {
                 command.arg("--dev");
             }
+            command.envs(options.env.iter().map(|(k, v)| (k, v)));
             let kiosk_flag =
                 options.kiosk_flag || options.kiosk.as_ref().is_some_and(|k| !k.enabled_in_policy);
             if kiosk_flag {

@@ -31,7 +31,8 @@ use std::time::Duration;
 use eid_hardware_mocks::emrtd::profile::{self, Profile};
 use eid_hardware_mocks::vpcd::VpcdCard;
 use eid_tests::browser::browser_available;
-use eid_tests::cdp::{Page, js_string};
+use eid_tests::cdp::Page;
+use eid_tests::enrolment::pages::{self, do_click, text, type_in};
 use eid_tests::enrolment::{
     Shots, Stack, StackOptions, binding_field, wait_for_agent_card, write_csca,
     write_unrelated_root,
@@ -103,42 +104,7 @@ fn state(page: &mut Page) -> Value {
 
 /// Waits until the page is idle on `step`; fails at once when it shows an error instead.
 fn wait_step(page: &mut Page, stack: &Stack, step: &str, limit: Duration) {
-    let predicate = format!(
-        "(() => {{ const m = document.querySelector('main');
-            if (!m || m.getAttribute('aria-busy') !== 'false') return null;
-            const e = document.getElementById('error');
-            if (e && !e.hidden) return 'error';
-            return document.querySelector('section[data-step]:not([hidden])')?.dataset.step === {s} ? 'ok' : null; }})()",
-        s = js_string(step)
-    );
-    match page.wait_for(&predicate, limit) {
-        Ok(v) if v == "ok" => {}
-        Ok(_) => panic!(
-            "waiting for step {step}, the page shows an error: {}\n{}",
-            state(page),
-            stack.diagnostics()
-        ),
-        Err(e) => panic!(
-            "step {step} never came: {}\n{e}\n{}",
-            state(page),
-            stack.diagnostics()
-        ),
-    }
-}
-
-fn text(page: &mut Page, selector: &str) -> String {
-    page.text(selector)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("no {selector}"))
-}
-
-fn do_click(page: &mut Page, selector: &str) {
-    page.click(selector).unwrap_or_else(|e| panic!("{e}"));
-}
-
-fn type_in(page: &mut Page, selector: &str, value: &str) {
-    page.type_into(selector, value)
-        .unwrap_or_else(|e| panic!("{e}"));
+    pages::wait_step(page, stack, step, limit, state);
 }
 
 /// The agent's `/v1/status` as the desk page sees it (its origin: sessions are shown).

@@ -64,8 +64,10 @@ impl Transport for CardConnection {
 }
 
 /// Connects to the card in `reader`: an NFC reader the bridge opened, or a PC/SC reader.
+/// `context` is `None` when pcscd cannot be reached: NFC readers still work (an NFC-only
+/// machine needs no pcscd), PC/SC readers are `pcscd-not-running`.
 pub(crate) fn connect(
-    context: &PcscContext,
+    context: Option<&PcscContext>,
     nfc: &NfcReaders,
     reader: &str,
 ) -> Result<CardConnection, Error> {
@@ -75,12 +77,32 @@ pub(crate) fn connect(
             .ok_or_else(|| Error::ReaderNotFound(reader.to_owned()))?;
         return nfc_reader.connect().map(CardConnection::Nfc);
     }
-    context.connect(reader).map(CardConnection::Pcsc)
+    context
+        .ok_or(Error::PcscdNotRunning)?
+        .connect(reader)
+        .map(CardConnection::Pcsc)
 }
 
-/// Every reader with its card state: PC/SC's, then the NFC readers'.
-pub(crate) fn readers(context: &PcscContext, nfc: &NfcReaders) -> Result<Vec<ReaderInfo>, Error> {
-    let mut all = context.readers()?;
-    all.extend(nfc.readers());
-    Ok(all)
+/// Every reader with its card state: PC/SC's, then the NFC readers'. Without pcscd (no
+/// `context`, or it fails) the NFC readers alone, if there are any; else PC/SC's error.
+pub(crate) fn readers(
+    context: Option<&PcscContext>,
+    nfc: &NfcReaders,
+) -> Result<Vec<ReaderInfo>, Error> {
+    let nfc_readers = nfc.readers();
+    let pcsc = match context {
+        Some(context) => context.readers(),
+        None => Err(Error::PcscdNotRunning),
+    };
+    match pcsc {
+        Ok(mut all) => {
+            all.extend(nfc_readers);
+            Ok(all)
+        }
+        Err(e) if !nfc_readers.is_empty() => {
+            tracing::debug!(error = %e, "PC/SC readers not listed; NFC readers only");
+            Ok(nfc_readers)
+        }
+        Err(e) => Err(e),
+    }
 }

@@ -140,7 +140,8 @@ impl Bridge {
             readers.set_audit(Arc::clone(audit));
         }
         readers.start_monitor(Duration::from_millis(500))?;
-        let nfc = nfc::NfcReaders::start(&readers, &eid_card::nfc::devices_from_env());
+        // agent.toml `nfc_devices`, then EID_NFC_DEVICES; NFC works with or without pcscd.
+        let nfc = nfc::NfcReaders::start(&readers, &config.all_nfc_devices());
         let env = WorkerEnv {
             prompt,
             sites: Arc::clone(&sites),

@@ -270,12 +270,19 @@ impl Readers {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// A copy of the reader table; empty while pcscd is down.
+    /// A copy of the reader table. While pcscd is down only the NFC readers (libnfc needs no
+    /// pcscd; the PC/SC entries are stale until the monitor reports again).
     pub fn snapshot(&self) -> Vec<ReaderView> {
-        if !self.service_up() {
-            return Vec::new();
-        }
-        self.table.read().map(|t| t.clone()).unwrap_or_default()
+        let up = self.service_up();
+        self.table
+            .read()
+            .map(|t| {
+                t.iter()
+                    .filter(|r| up || r.transport == "nfc")
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Whether pcscd answered the monitor.
@@ -749,20 +756,28 @@ impl Readers {
                         Ok(()) => return,
                         Err(e) => {
                             tracing::warn!(error = %e, "reader monitor stopped; retrying");
-                            let mut events = Vec::new();
-                            if let Ok(mut table) = me.table.write() {
-                                for r in table.iter_mut() {
-                                    events.extend(me.end_in(r, EndReason::ReaderRemoved));
-                                }
-                                table.clear();
-                            }
-                            me.send(events);
+                            me.forget_pcsc_readers();
                             std::thread::sleep(retry);
                         }
                     }
                 }
             })
             .map(|_| ())
+    }
+
+    /// The PC/SC monitor failed: its readers leave the table (their sessions end with
+    /// `reader-removed`) until it reports them again. NFC readers have monitors of their own
+    /// (`super::nfc`), which report only changes: they stay, sessions and all.
+    fn forget_pcsc_readers(&self) {
+        let mut events = Vec::new();
+        if let Ok(mut table) = self.table.write() {
+            for r in table.iter_mut().filter(|r| r.transport != "nfc") {
+                events.extend(self.end_in(r, EndReason::ReaderRemoved));
+            }
+            table.retain(|r| r.transport == "nfc");
+        }
+        self.touch();
+        self.send(events);
     }
 
     fn is_stopping(&self) -> bool {
@@ -895,5 +910,37 @@ mod tests {
             .bind(&Target::default(), &["pteid-cc2"], false, true)
             .unwrap_err();
         assert_eq!(e.code, "session-ended");
+    }
+
+    #[test]
+    fn nfc_readers_outlive_pcscd_and_a_failed_pcsc_monitor() {
+        let nfc = "NFC pn532_uart:/dev/pts/9";
+        let readers = table(&["Virtual PCD 00 00", nfc]);
+        let nfc_session = session_of(&readers, nfc);
+        let pcsc_session = session_of(&readers, "Virtual PCD 00 00");
+        // pcscd stops: the PC/SC entries are hidden, the NFC reader stays usable.
+        readers.apply(&Notice::ServiceLost);
+        let names: Vec<String> = readers.snapshot().into_iter().map(|r| r.name).collect();
+        assert_eq!(names, [nfc]);
+        assert_eq!(readers.candidates(&["pteid-cc2"]), [nfc]);
+        readers.apply(&Notice::ServiceBack);
+        // The PC/SC monitor fails: only its readers are forgotten, their sessions ended.
+        let mut events = readers.subscribe();
+        readers.forget_pcsc_readers();
+        let view: Vec<ReaderView> = readers.snapshot();
+        assert_eq!(view.len(), 1);
+        assert_eq!(view[0].name, nfc);
+        assert_eq!(view[0].transport, "nfc");
+        assert_eq!(view[0].interface, "contactless");
+        assert_eq!(view[0].session.as_deref(), Some(nfc_session.as_str()));
+        assert!(readers.check(&nfc_session).is_ok());
+        assert_eq!(
+            readers.check(&pcsc_session).unwrap_err().code,
+            "reader-removed"
+        );
+        let ended = events.try_recv().unwrap();
+        assert_eq!(ended.name, "session-ended");
+        assert_eq!(ended.data["reader"], "Virtual PCD 00 00");
+        assert!(events.try_recv().is_err(), "nothing said of the NFC reader");
     }
 }

@@ -540,9 +540,8 @@ fn record(
 /// Resets the card in `reader` (its session ended while it stayed in): no PIN stays verified,
 /// no application stays selected. Best effort: a card that went meanwhile needs no reset.
 fn reset_card(env: &WorkerEnv, context: &mut Option<PcscContext>, reader: &str) {
-    let Ok(context) = pcsc(context) else {
-        return;
-    };
+    // An NFC reader's card is reset without pcscd (an NFC-only desk has none).
+    let context = pcsc(context).ok();
     match super::connect::connect(context, &env.nfc, reader) {
         Ok(mut transport) => {
             if let Err(e) = transport.reconnect(true) {
@@ -573,7 +572,7 @@ fn aborted() -> ApiError {
 /// Readers holding a card, those recognised as one of `ids` first.
 fn readers_with_cards(
     env: &WorkerEnv,
-    context: &PcscContext,
+    context: Option<&PcscContext>,
     ids: &[&str],
 ) -> Result<Vec<String>, ApiError> {
     let present = super::connect::readers(context, &env.nfc)?;
@@ -598,7 +597,7 @@ fn readers_with_cards(
 /// card of `ids` first, keypad readers first for PIN operations).
 fn readers_for(
     env: &WorkerEnv,
-    context: &PcscContext,
+    context: Option<&PcscContext>,
     job: &Job,
     ids: &[&str],
 ) -> Result<Vec<String>, ApiError> {
@@ -672,7 +671,9 @@ fn execute(
     if job.cancel.is_cancelled() {
         return Err(aborted());
     }
-    let context = pcsc(context)?;
+    // Without pcscd the NFC readers still work: its absence is only an error when no NFC
+    // reader can serve the job (`super::connect`).
+    let context = pcsc(context).ok();
     match &job.operation {
         Operation::Emrtd {
             key,
@@ -1003,7 +1004,7 @@ fn citizen_card_in(
 
 fn read_emrtd(
     env: &WorkerEnv,
-    context: &PcscContext,
+    context: Option<&PcscContext>,
     job: &Job,
     key: &Option<AccessKey>,
     data_groups: &[u8],

@@ -119,8 +119,17 @@ impl NfcTransport {
         }
     }
 
+    /// Activates the card again, after switching the field off and on when `reset`.
+    ///
+    /// A reset the agent makes (no PIN stays verified after an operation, a kiosk session that
+    /// idled out) is not the card leaving: if a card answers at once it keeps the activation's
+    /// generation, so the monitor reports no removal and insertion (which would start a new
+    /// kiosk session, or end the one whose operation just reset the card). Only a card that is
+    /// gone after the reset is a removal.
     fn reactivate(&mut self, reset: bool) -> Result<(), Error> {
         let mut state = self.reader.lock();
+        let kept =
+            (reset && state.generation == self.target.generation).then_some(self.target.generation);
         if reset {
             let device = state.device.as_mut().ok_or(Error::ReaderRemoved)?;
             let field = device
@@ -136,7 +145,14 @@ impl NfcTransport {
             state.generation += 1;
         }
         match self.reader.poll_locked(&mut state)? {
-            Some(target) => {
+            Some(mut target) => {
+                if let Some(generation) = kept {
+                    state.generation = generation;
+                    target.generation = generation;
+                    if let Some(selected) = state.target.as_mut() {
+                        selected.info.generation = generation;
+                    }
+                }
                 self.target = target;
                 Ok(())
             }
