@@ -234,6 +234,7 @@ fn print_notice(notice: &Notice, json: bool) {
             reader,
             card_name,
             card_id,
+            ..
         } => {
             println!("card recognised: {reader}: {card_name} ({card_id})");
         }

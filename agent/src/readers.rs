@@ -6,7 +6,7 @@
 use eid_card::detect::{Detected, Detector};
 use eid_card::nfc::{NfcContext, NfcReader};
 use eid_card::pcsc_transport::{PcscContext, ReaderInfo};
-use eid_card::{Error, Session, Transport};
+use eid_card::{Error, ReaderCapabilities, Session, Transport};
 
 use crate::report::ErrorReport;
 
@@ -31,7 +31,7 @@ pub fn list(context: &PcscContext, detector: &Detector) -> Result<Vec<ReaderRepo
         .map(|reader| {
             let (card, card_error) = if reader.card_present {
                 match identify(context, detector, &reader.name) {
-                    Ok(found) => (Some(found), None),
+                    Ok((found, _)) => (Some(found), None),
                     Err(e) => (None, Some(ErrorReport::new(&e))),
                 }
             } else {
@@ -106,17 +106,19 @@ fn identify_nfc(reader: &NfcReader, detector: &Detector) -> Result<Option<FoundC
     Ok(Some((atr, found)))
 }
 
-/// Connects to the card in `reader` and recognises it.
+/// Connects to the card in `reader` and recognises it; also what the reader carries (keypad,
+/// interface), learned on the same connection.
 pub fn identify(
     context: &PcscContext,
     detector: &Detector,
     reader: &str,
-) -> Result<Detected, Error> {
+) -> Result<(Detected, ReaderCapabilities), Error> {
     let mut transport = context.connect(reader)?;
+    let capabilities = transport.capabilities();
     let mut session = Session::new(&mut transport);
     let found = detector.detect(&mut session);
     let _ = transport.disconnect();
-    found
+    Ok((found?, capabilities))
 }
 
 /// Human-readable listing.

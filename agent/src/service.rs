@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use eid_card::Error;
 use eid_card::detect::Detector;
 use eid_card::monitor::{Canceller, Event, Monitor};
 use eid_card::pcsc_transport::PcscContext;
+use eid_card::{Error, ReaderCapabilities};
 
 use crate::readers::identify;
 
@@ -20,6 +20,8 @@ pub enum Notice {
         reader: String,
         card_id: &'static str,
         card_name: &'static str,
+        /// What the reader carries (keypad, interface), learned on the recognising connection.
+        capabilities: ReaderCapabilities,
     },
     /// A card was inserted but could not be recognised.
     CardNotRecognised {
@@ -73,10 +75,11 @@ pub fn run(
             notify(Notice::Event(event));
             if let (Some(reader), true) = (inserted, options.identify_cards) {
                 match identify(&context, &detector, &reader) {
-                    Ok(found) => notify(Notice::CardRecognised {
+                    Ok((found, capabilities)) => notify(Notice::CardRecognised {
                         reader,
                         card_id: found.kind.id,
                         card_name: found.kind.name,
+                        capabilities,
                     }),
                     Err(e) => notify(Notice::CardNotRecognised {
                         reader,

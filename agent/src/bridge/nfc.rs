@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use eid_card::Session;
 use eid_card::detect::Detector;
 use eid_card::monitor::Event;
 use eid_card::nfc::{NfcContext, NfcMonitor, NfcReader};
 use eid_card::pcsc_transport::ReaderInfo;
+use eid_card::{Session, Transport as _};
 
 use super::readers::Readers;
 use crate::service::Notice;
@@ -161,14 +161,16 @@ fn record(presence: &Presence, event: &Event) {
 /// Recognises the card just activated, as the PC/SC monitor does for its readers.
 fn identify(reader: &NfcReader, detector: &Detector, name: String) -> Notice {
     let found = reader.connect().and_then(|mut transport| {
+        let capabilities = transport.capabilities();
         let mut session = Session::new(&mut transport);
-        detector.detect(&mut session)
+        Ok((detector.detect(&mut session)?, capabilities))
     });
     match found {
-        Ok(found) => Notice::CardRecognised {
+        Ok((found, capabilities)) => Notice::CardRecognised {
             reader: name,
             card_id: found.kind.id,
             card_name: found.kind.name,
+            capabilities,
         },
         Err(e) => Notice::CardNotRecognised {
             reader: name,

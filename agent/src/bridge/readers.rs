@@ -20,8 +20,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use eid_card::monitor::{Canceller, Event};
-use eid_card::pcsc_transport::PcscContext;
-use eid_card::{Interface, Transport as _};
+use eid_card::{Interface, ReaderCapabilities};
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
@@ -196,14 +195,15 @@ pub struct BridgeEvent {
     pub data: serde_json::Value,
 }
 
-/// The `card-inserted` event of reader view `r`, after applying what the probe learned.
+/// The `card-inserted` event of reader view `r`, after applying what the recognising
+/// connection learned of the reader (none when the card was not recognised).
 fn inserted(
     r: &mut ReaderView,
-    probed: Option<(bool, Interface)>,
+    capabilities: Option<&ReaderCapabilities>,
 ) -> (&'static str, serde_json::Value) {
-    if let Some((pinpad, interface)) = probed {
-        r.pinpad = pinpad;
-        if interface == Interface::Contactless {
+    if let Some(capabilities) = capabilities {
+        r.pinpad = capabilities.pinpad.has_pinpad();
+        if capabilities.interface == Interface::Contactless {
             r.interface = "contactless";
         }
     }
@@ -232,9 +232,6 @@ pub struct Readers {
     changed: watch::Sender<u64>,
     /// The sessions (see the module documentation). Lock order: `table`, then `book`.
     book: Mutex<Book>,
-    /// A PC/SC context of the monitor thread's own, to learn a reader's pinpad and interface
-    /// when a card arrives.
-    probe: Mutex<Option<PcscContext>>,
     /// Kiosk mode: session starts and ends go to the audit log.
     audit: std::sync::OnceLock<Arc<crate::audit::AuditLog>>,
 }
@@ -250,7 +247,6 @@ impl Readers {
             stopping: Mutex::new(false),
             changed: watch::Sender::new(0),
             book: Mutex::new(Book::default()),
-            probe: Mutex::new(None),
             audit: std::sync::OnceLock::new(),
         })
     }
@@ -316,13 +312,6 @@ impl Readers {
     /// Applies one notice of the reader monitor (PC/SC here, NFC readers through
     /// `bridge::nfc`) to the table and the sessions, and sends the events it causes.
     pub(crate) fn apply(&self, notice: &Notice) {
-        // What the reader offers, learned before the table is locked (it talks to PC/SC).
-        let probed = match notice {
-            Notice::CardRecognised { reader, .. } | Notice::CardNotRecognised { reader, .. } => {
-                self.probe(reader)
-            }
-            _ => None,
-        };
         let Ok(mut table) = self.table.write() else {
             return;
         };
@@ -364,6 +353,7 @@ impl Readers {
                 reader,
                 card_id,
                 card_name,
+                capabilities,
             } => {
                 let card = CardView {
                     id: card_id,
@@ -374,12 +364,12 @@ impl Readers {
                     if matches!(*card_id, "emrtd" | "pteid-cc2-contactless") {
                         r.interface = "contactless";
                     }
-                    events.push(inserted(r, probed));
+                    events.push(inserted(r, Some(capabilities)));
                 }
             }
             Notice::CardNotRecognised { reader, .. } => {
                 if let Some(r) = table.iter_mut().find(|r| &r.name == reader) {
-                    events.push(inserted(r, probed));
+                    events.push(inserted(r, None));
                 }
             }
             // The table is kept: once pcscd is back, the monitor reports what changed since
@@ -434,31 +424,6 @@ impl Readers {
         };
         if let Err(e) = audit.record(event) {
             tracing::error!(code = e.code(), error = %e, "audit log not written");
-        }
-    }
-
-    /// The reader's keypad and interface, from a short shared connection to the card that just
-    /// arrived (`None` when it cannot be had: the defaults stay).
-    fn probe(&self, reader: &str) -> Option<(bool, Interface)> {
-        if transport_of(reader) == "nfc" {
-            return None;
-        }
-        let mut probe = self.probe.lock().ok()?;
-        if probe.is_none() {
-            *probe = PcscContext::establish().ok();
-        }
-        let context = probe.as_ref()?;
-        match context.connect(reader) {
-            Ok(transport) => {
-                let caps = transport.capabilities();
-                let _ = transport.disconnect();
-                Some((caps.pinpad.has_pinpad(), caps.interface))
-            }
-            Err(eid_card::Error::PcscdNotRunning | eid_card::Error::PcscdStopped) => {
-                *probe = None;
-                None
-            }
-            Err(_) => None,
         }
     }
 
@@ -802,8 +767,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
 
-    /// A reader table with `names`, each holding a recognised Citizen Card (no PC/SC: the
-    /// probe finds no such reader and leaves the defaults).
+    /// A reader table with `names`, each holding a recognised Citizen Card; the readers whose
+    /// name starts with "Keypad" have a PIN pad (as their recognising connection reports it).
     fn table(names: &[&str]) -> Arc<Readers> {
         let readers = Readers::new();
         readers.apply(&Notice::ServiceBack);
@@ -816,10 +781,15 @@ mod tests {
                 reader: reader.clone(),
                 atr: vec![0x3B],
             }));
+            let mut capabilities = ReaderCapabilities::SHORT_ONLY;
+            if reader.starts_with("Keypad") {
+                capabilities.pinpad.verify_pin_direct = Some(0x4234_0006);
+            }
             readers.apply(&Notice::CardRecognised {
                 reader,
                 card_id: "pteid-cc2",
                 card_name: "Citizen Card",
+                capabilities,
             });
         }
         readers
@@ -837,9 +807,8 @@ mod tests {
     #[test]
     fn pin_operations_prefer_a_pinpad_reader_unless_one_is_named() {
         let readers = table(&["Contact 00", "Keypad 01"]);
-        if let Ok(mut t) = readers.table.write() {
-            t[1].pinpad = true;
-        }
+        let shown: Vec<bool> = readers.snapshot().iter().map(|r| r.pinpad).collect();
+        assert_eq!(shown, [false, true]);
         let ids = ["pteid-cc1", "pteid-cc2"];
         let none = Target::default();
         let pin = readers.bind(&none, &ids, true, true).unwrap().unwrap();
