@@ -176,6 +176,15 @@ impl Desk {
         handle
     }
 
+    /// The desk at the start of most tests: `citizen`'s card in slot 0 and the kiosk agent
+    /// (`options`) running with a session for it. Returns the card, the agent and the session.
+    fn open(&self, citizen: &mut Citizen, options: &AgentOptions) -> (VpcdHandle, Agent, String) {
+        let card = self.insert(0, citizen);
+        let agent = Agent::start(AGENT.as_ref(), options);
+        let session = wait_for_session(&agent, &self.reader(0), None);
+        (card, agent, session)
+    }
+
     /// Pulls the card of `handle` out of slot `i` and waits until pcscd has seen it go.
     fn remove(&self, i: u8, handle: &mut VpcdHandle) {
         handle.remove();
@@ -375,10 +384,8 @@ fn two_citizens_in_a_row_nothing_of_the_first_after_removal() {
     let mut first = Citizen::first();
     let mut second = Citizen::second();
     let reader = desk.reader(0);
-    let mut card = desk.insert(0, &mut first);
-    let agent = Agent::start(AGENT.as_ref(), &kiosk(None));
+    let (mut card, agent, session_a) = desk.open(&mut first, &kiosk(None));
     let client = agent.client();
-    let session_a = wait_for_session(&agent, &reader, None);
     assert_eq!(session_a.len(), 32, "128 bits in hex: {session_a}");
     let mut events = client
         .connect()
@@ -605,10 +612,8 @@ fn pulling_the_card_ends_running_and_queued_operations_with_card_removed() {
     let desk = desk_or_skip!();
     let mut citizen = Citizen::first();
     let reader = desk.reader(0);
-    let mut card = desk.insert(0, &mut citizen);
-    let agent = Agent::start(AGENT.as_ref(), &kiosk(None));
+    let (mut card, agent, session) = desk.open(&mut citizen, &kiosk(None));
     let client = agent.client();
-    let session = wait_for_session(&agent, &reader, None);
     let mut events = client
         .connect()
         .open_events(&Request::get("/v1/events").origin(DESK))
@@ -688,10 +693,8 @@ fn idle_timeout_ends_the_session_until_the_card_is_reinserted() {
     let desk = desk_or_skip!();
     let mut citizen = Citizen::first();
     let reader = desk.reader(0);
-    let mut card = desk.insert(0, &mut citizen);
-    let agent = Agent::start(AGENT.as_ref(), &kiosk(Some(2)));
+    let (mut card, agent, session) = desk.open(&mut citizen, &kiosk(Some(2)));
     let client = agent.client();
-    let session = wait_for_session(&agent, &reader, None);
     let mut events = client
         .connect()
         .open_events(&Request::get("/v1/events").origin(DESK))
@@ -740,11 +743,8 @@ fn idle_timeout_ends_the_session_until_the_card_is_reinserted() {
 fn another_origin_is_refused_before_any_dialog_even_when_the_dialog_would_say_yes() {
     let desk = desk_or_skip!();
     let mut citizen = Citizen::first();
-    let reader = desk.reader(0);
-    let mut card = desk.insert(0, &mut citizen);
-    let agent = Agent::start(AGENT.as_ref(), &kiosk(None));
+    let (mut card, agent, session) = desk.open(&mut citizen, &kiosk(None));
     let client = agent.client();
-    let session = wait_for_session(&agent, &reader, None);
     // Whatever dialog the agent opened would be answered "yes", and "always" is remembered.
     agent.answer(&["ok", "ok", "ok", "pin 1111", "ok", "pin 1111"]);
     for (path, body) in every_operation(&citizen, &json!({ "session": session })) {
